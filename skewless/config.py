@@ -1,0 +1,165 @@
+"""``skewless.yaml``: typed, with embedded defaults for everything but the project name.
+
+The smallest valid file is ``project: my_project``; it keeps the registry in a SQLite file, the
+offline store in Delta tables under ``data/offline`` and the online store embedded, all inside
+the repo. ``${VAR}`` in a value is replaced by that environment variable (for secrets in URLs).
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from skewless.errors import ConfigError
+
+CONFIG_FILE = "skewless.yaml"
+
+
+class _Config(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RegistryConfig(_Config):
+    """Where definitions live: a SQLite file (``path``) or a shared database (``url``)."""
+
+    path: str = "data/registry.db"
+    url: str | None = None
+    poll_interval_seconds: float = Field(default=1.0, gt=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_string(cls, value: Any) -> Any:
+        # `registry: postgresql://...` or `registry: path/to/file.db` as a shorthand.
+        if isinstance(value, str):
+            return {"url": value} if "://" in value else {"path": value}
+        return value
+
+
+class OfflineStoreConfig(_Config):
+    path: str = "data/offline"
+    engine: Literal["duckdb", "spark"] = "duckdb"
+
+
+class EmbeddedOnlineStoreConfig(_Config):
+    type: Literal["embedded"] = "embedded"
+    path: str = "data/online"
+
+
+class RedisOnlineStoreConfig(_Config):
+    type: Literal["redis"]
+    url: str = "redis://127.0.0.1:6379/0"
+
+
+class RedisClusterOnlineStoreConfig(_Config):
+    type: Literal["redis-cluster"]
+    addresses: list[str] = Field(min_length=1, description="host:port of one or more cluster nodes")
+
+    @field_validator("addresses")
+    @classmethod
+    def _host_port(cls, addresses: list[str]) -> list[str]:
+        for address in addresses:
+            if not re.fullmatch(r"[^:\s]+:\d{1,5}", address):
+                raise ValueError(f"{address!r} is not host:port, e.g. '127.0.0.1:7000'")
+        return addresses
+
+
+OnlineStoreConfig = Annotated[
+    EmbeddedOnlineStoreConfig | RedisOnlineStoreConfig | RedisClusterOnlineStoreConfig, Field(discriminator="type")
+]
+
+
+class ServingConfig(_Config):
+    host: str = "127.0.0.1"
+    port: int = Field(default=6566, ge=1, le=65535)
+    workers: int = Field(default=1, ge=1)
+    store_timeout_ms: int = Field(default=50, ge=1)
+    cache_staleness_ms: int = Field(default=0, ge=0)
+
+
+class RepoConfig(_Config):
+    project: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    registry: RegistryConfig = RegistryConfig()
+    offline_store: OfflineStoreConfig = OfflineStoreConfig()
+    online_store: OnlineStoreConfig = EmbeddedOnlineStoreConfig()
+    serving: ServingConfig = ServingConfig()
+
+
+def load_config(path: str | Path) -> RepoConfig:
+    """Read and validate a ``skewless.yaml``; errors name the file, the key and what is allowed."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / CONFIG_FILE
+    if not path.exists():
+        raise ConfigError(f"no {CONFIG_FILE} at {path.parent}", hint="run `skewless init NAME` to create a feature repo")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of keys, got {type(raw).__name__}", hint="start with `project: my_project`")
+    return parse_config(_expand_env(raw, path), source=str(path))
+
+
+def parse_config(raw: dict[str, Any], *, source: str = CONFIG_FILE) -> RepoConfig:
+    try:
+        return RepoConfig.model_validate(raw)
+    except ValidationError as exc:
+        lines = [_explain(error, raw) for error in exc.errors()]
+        raise ConfigError(f"{source}: invalid configuration\n" + "\n".join(f"  - {line}" for line in lines)) from None
+
+
+def _explain(error: Any, raw: dict[str, Any]) -> str:
+    loc = [str(p) for p in error["loc"] if p not in ("embedded", "redis", "redis-cluster")]
+    key = ".".join(loc) or "(top level)"
+    if error["type"] == "extra_forbidden":
+        allowed = _allowed_keys(loc[:-1], raw)
+        close = difflib.get_close_matches(loc[-1], allowed, n=1)
+        guess = f" (did you mean {close[0]!r}?)" if close else ""
+        return f"{key}: unknown key{guess}; allowed keys here: {', '.join(allowed)}"
+    if error["type"] == "missing":
+        return f"{key}: required key is missing"
+    return f"{key}: {error['msg']} (got {error.get('input')!r})"
+
+
+def _allowed_keys(loc: list[str], raw: dict[str, Any]) -> list[str]:
+    model: type[BaseModel] = RepoConfig
+    for part in loc:
+        field = model.model_fields.get(part)
+        if field is None:
+            return []
+        annotation = field.annotation
+        if part == "online_store":
+            kind = (raw.get("online_store") or {}).get("type", "embedded")
+            annotation = {"redis": RedisOnlineStoreConfig, "redis-cluster": RedisClusterOnlineStoreConfig}.get(
+                kind, EmbeddedOnlineStoreConfig
+            )
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return []
+        model = annotation
+    return list(model.model_fields)
+
+
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def _expand_env(value: Any, path: Path) -> Any:
+    if isinstance(value, dict):
+        return {k: _expand_env(v, path) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand_env(v, path) for v in value]
+    if isinstance(value, str):
+
+        def substitute(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name not in os.environ:
+                raise ConfigError(f"{path}: environment variable {name} is not set", hint=f"export {name}=... or edit the file")
+            return os.environ[name]
+
+        return _ENV.sub(substitute, value)
+    return value

@@ -1,0 +1,117 @@
+"""``FeatureStore``: the thin facade a data scientist starts from.
+
+It only wires components together (config, registry, and in later layers the offline and online
+stores); each capability lives in its own module.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from pathlib import Path
+
+from skewless.config import CONFIG_FILE, RepoConfig, load_config
+from skewless.definitions.base import Definition
+from skewless.definitions.catalog import AnyView, ObjectKey
+from skewless.definitions.entity import Entity
+from skewless.definitions.feature_view import FeatureView
+from skewless.definitions.on_demand import OnDemandFeatureView
+from skewless.definitions.service import FeatureService
+from skewless.definitions.source import Source
+from skewless.errors import DefinitionError
+from skewless.registry.plan import Plan
+from skewless.registry.registry import ApplyResult, Registry
+from skewless.registry.sql import SqlRegistryStore, sqlalchemy_url
+from skewless.repo import load_definitions
+
+_VERSIONED = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)@v(\d+)$")
+
+
+class FeatureStore:
+    """A feature repo: ``FeatureStore("path/to/repo")`` reads its ``skewless.yaml``.
+
+    >>> store = FeatureStore("examples/newsfeed")   # doctest: +SKIP
+    >>> store.apply()                               # doctest: +SKIP
+    """
+
+    def __init__(self, repo_path: str | Path = ".", *, config: RepoConfig | None = None) -> None:
+        self.repo_path = Path(repo_path).resolve()
+        self.config = config if config is not None else load_config(self.repo_path / CONFIG_FILE)
+        self._registry: Registry | None = None
+
+    @property
+    def project(self) -> str:
+        return self.config.project
+
+    @property
+    def registry(self) -> Registry:
+        if self._registry is None:
+            settings = self.config.registry
+            url = sqlalchemy_url(settings.url or settings.path, base=self.repo_path)
+            self._registry = Registry(SqlRegistryStore(url), self.project)
+        return self._registry
+
+    # -- definitions ----------------------------------------------------------------------
+
+    def definitions(self) -> list[Definition]:
+        """The definitions declared in the repo's Python files."""
+        return load_definitions(self.repo_path)
+
+    def plan(self, objects: Iterable[Definition] | None = None, *, delete: Iterable[str | ObjectKey] = ()) -> Plan:
+        """What :meth:`apply` would change. ``objects=None`` plans the whole repo (objects it no
+        longer declares are deleted); given objects are only added or updated."""
+        mode = "sync" if objects is None else "upsert"
+        return self.registry.plan(self.definitions() if objects is None else objects, mode=mode, delete=self._keys(delete))
+
+    def apply(self, objects: Iterable[Definition] | None = None, *, delete: Iterable[str | ObjectKey] = ()) -> ApplyResult:
+        """Commit the plan. Incompatible changes are refused with a hint on how to version them."""
+        mode = "sync" if objects is None else "upsert"
+        return self.registry.apply(self.definitions() if objects is None else objects, mode=mode, delete=self._keys(delete))
+
+    def _keys(self, refs: Iterable[str | ObjectKey]) -> list[ObjectKey]:
+        return [ref if isinstance(ref, ObjectKey) else self.object_key(ref) for ref in refs]
+
+    def object_key(self, ref: str) -> ObjectKey:
+        """``"view@v1"`` -> the registered view (or on-demand view) at that version."""
+        match = _VERSIONED.match(ref)
+        if not match:
+            raise DefinitionError(f"{ref!r} does not name a version", hint="write NAME@vN, e.g. user_engagement@v1")
+        view = self.registry.snapshot().catalog.view(match.group(1), int(match.group(2)))
+        return ObjectKey(view.kind, view.name, view.version)
+
+    # -- reading the registry ------------------------------------------------------------------
+
+    def list_entities(self) -> list[Entity]:
+        return self.registry.snapshot().catalog.entities()
+
+    def list_sources(self) -> list[Source]:
+        return self.registry.snapshot().catalog.sources()
+
+    def list_feature_views(self) -> list[FeatureView]:
+        return self.registry.snapshot().catalog.feature_views()
+
+    def list_on_demand_feature_views(self) -> list[OnDemandFeatureView]:
+        return self.registry.snapshot().catalog.on_demand_views()
+
+    def list_feature_services(self) -> list[FeatureService]:
+        return self.registry.snapshot().catalog.services()
+
+    def get_feature_view(self, name: str, version: int | None = None) -> AnyView:
+        return self.registry.snapshot().catalog.view(name, version)
+
+    def get_feature_service(self, name: str) -> FeatureService:
+        return self.registry.snapshot().catalog.service(name)
+
+    def get_entity(self, name: str) -> Entity:
+        return self.registry.snapshot().catalog.entity(name)
+
+    def close(self) -> None:
+        if self._registry is not None:
+            self._registry.store.close()
+            self._registry = None
+
+    def __enter__(self) -> FeatureStore:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
