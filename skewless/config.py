@@ -122,6 +122,9 @@ def _explain(error: Any, raw: dict[str, Any]) -> str:
         close = difflib.get_close_matches(loc[-1], allowed, n=1)
         guess = f" (did you mean {close[0]!r}?)" if close else ""
         return f"{key}: unknown key{guess}; allowed keys here: {', '.join(allowed)}"
+    if error["type"] == "union_tag_invalid":
+        ctx = error["ctx"]
+        return f"{key}.{ctx['discriminator'].strip(chr(39))}: {ctx['tag']!r} is not one of {ctx['expected_tags']}"
     if error["type"] == "missing":
         return f"{key}: required key is missing"
     return f"{key}: {error['msg']} (got {error.get('input')!r})"

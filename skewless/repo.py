@@ -30,12 +30,14 @@ def repo_python_files(repo: Path) -> list[Path]:
 def load_definitions(repo: str | Path) -> list[Definition]:
     """Import the repo's Python files and return every definition they declare at module level."""
     repo = Path(repo).resolve()
-    _forget_modules_under(repo)
+    files = repo_python_files(repo)
+    names = [".".join(path.relative_to(repo).with_suffix("").parts) for path in files]
+    _forget_modules(repo, names)
+    importlib.invalidate_caches()
     sys.path.insert(0, str(repo))
     found: dict[int, Definition] = {}
     try:
-        for path in repo_python_files(repo):
-            module_name = ".".join(path.relative_to(repo).with_suffix("").parts)
+        for path, module_name in zip(files, names, strict=True):
             try:
                 module = importlib.import_module(module_name)
             except Exception as exc:
@@ -52,9 +54,11 @@ def load_definitions(repo: str | Path) -> list[Definition]:
     return list(found.values())
 
 
-def _forget_modules_under(repo: Path) -> None:
-    # A re-load in the same process (tests, a watching server) must see edited files.
+def _forget_modules(repo: Path, names: list[str]) -> None:
+    # A re-load in the same process (tests, a watching server) must see edited files, and a
+    # module of the same name from another repo must not stand in for this repo's.
+    tops = {name.split(".")[0] for name in names}
     for name, module in list(sys.modules.items()):
         file = getattr(module, "__file__", None)
-        if file and Path(file).resolve().is_relative_to(repo):
+        if name.split(".")[0] in tops or (file and Path(file).resolve().is_relative_to(repo)):
             del sys.modules[name]
