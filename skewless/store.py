@@ -19,7 +19,7 @@ from skewless.definitions.on_demand import OnDemandFeatureView
 from skewless.definitions.service import FeatureService
 from skewless.definitions.source import Source
 from skewless.errors import DefinitionError
-from skewless.registry.plan import Plan
+from skewless.registry.plan import Mode, Plan
 from skewless.registry.registry import ApplyResult, Registry
 from skewless.registry.sql import SqlRegistryStore, sqlalchemy_url
 from skewless.repo import load_definitions
@@ -60,12 +60,12 @@ class FeatureStore:
     def plan(self, objects: Iterable[Definition] | None = None, *, delete: Iterable[str | ObjectKey] = ()) -> Plan:
         """What :meth:`apply` would change. ``objects=None`` plans the whole repo (objects it no
         longer declares are deleted); given objects are only added or updated."""
-        mode = "sync" if objects is None else "upsert"
+        mode: Mode = "sync" if objects is None else "upsert"
         return self.registry.plan(self.definitions() if objects is None else objects, mode=mode, delete=self._keys(delete))
 
     def apply(self, objects: Iterable[Definition] | None = None, *, delete: Iterable[str | ObjectKey] = ()) -> ApplyResult:
         """Commit the plan. Incompatible changes are refused with a hint on how to version them."""
-        mode = "sync" if objects is None else "upsert"
+        mode: Mode = "sync" if objects is None else "upsert"
         return self.registry.apply(self.definitions() if objects is None else objects, mode=mode, delete=self._keys(delete))
 
     def _keys(self, refs: Iterable[str | ObjectKey]) -> list[ObjectKey]:

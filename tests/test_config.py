@@ -22,7 +22,10 @@ def test_project_alone_is_a_valid_file_with_embedded_defaults(tmp_path: Path) ->
 
 def test_full_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PGPASS", "s3cret")
-    config = load_config(write(tmp_path, """
+    config = load_config(
+        write(
+            tmp_path,
+            """
 project: news
 registry: postgresql://feast:${PGPASS}@db:5432/registry
 offline_store: {path: /lake, engine: spark}
@@ -30,7 +33,9 @@ online_store:
   type: redis-cluster
   addresses: ["10.0.0.1:7000", "10.0.0.2:7000"]
 serving: {port: 8080, workers: 4, store_timeout_ms: 20, cache_staleness_ms: 500}
-"""))
+""",
+        )
+    )
     assert config.registry.url == "postgresql://feast:s3cret@db:5432/registry"
     assert isinstance(config.online_store, RedisClusterOnlineStoreConfig)
     assert config.online_store.addresses == ["10.0.0.1:7000", "10.0.0.2:7000"]
@@ -41,7 +46,10 @@ serving: {port: 8080, workers: 4, store_timeout_ms: 20, cache_staleness_ms: 500}
     ("text", "expected"),
     [
         ("project: news\nonlin_store: {}\n", ["onlin_store: unknown key (did you mean 'online_store'?)", "allowed keys here:"]),
-        ("project: news\nonline_store: {type: mongo}\n", ["online_store.type: 'mongo' is not one of 'embedded', 'redis', 'redis-cluster'"]),
+        (
+            "project: news\nonline_store: {type: mongo}\n",
+            ["online_store.type: 'mongo' is not one of 'embedded', 'redis', 'redis-cluster'"],
+        ),
         ("project: news\nonline_store: {type: redis, adresses: []}\n", ["online_store.adresses: unknown key", "url"]),
         ("project: news\noffline_store: {engine: pandas}\n", ["offline_store.engine", "'duckdb' or 'spark'"]),
         ("project: news\nonline_store: {type: redis-cluster, addresses: [localhost]}\n", ["not host:port"]),

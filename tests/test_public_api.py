@@ -1,9 +1,27 @@
 import skewless
 
 PUBLIC = {
-    "Aggregation", "Array", "BatchSource", "Bool", "Embedding", "Entity", "FeatureService", "FeatureStore", "FeatureView",
-    "Field", "Float32", "Float64", "Int64", "OnDemandFeatureView", "Ratio", "RequestSource", "SkewlessError", "StreamSource",
-    "String", "Timestamp", "on_demand_feature_view",
+    "Aggregation",
+    "Array",
+    "BatchSource",
+    "Bool",
+    "Embedding",
+    "Entity",
+    "FeatureService",
+    "FeatureStore",
+    "FeatureView",
+    "Field",
+    "Float32",
+    "Float64",
+    "Int64",
+    "OnDemandFeatureView",
+    "Ratio",
+    "RequestSource",
+    "SkewlessError",
+    "StreamSource",
+    "String",
+    "Timestamp",
+    "on_demand_feature_view",
 }
 
 

@@ -25,7 +25,7 @@ def test_loads_definitions_from_every_module_and_skips_tests_and_data(tmp_path: 
 def test_edits_are_seen_on_reload(tmp_path: Path) -> None:
     (tmp_path / "entities.py").write_text(FEATURES)
     assert load_definitions(tmp_path)[0].description == ""
-    (tmp_path / "entities.py").write_text(FEATURES.replace('dtype=Int64)', 'dtype=Int64, description="readers")'))
+    (tmp_path / "entities.py").write_text(FEATURES.replace("dtype=Int64)", 'dtype=Int64, description="readers")'))
     assert load_definitions(tmp_path)[0].description == "readers"
 
 

@@ -99,16 +99,23 @@ class Aggregation:
                 )
             check_identifier(self.name.replace("{window}", "w"), what=f"{what}: name")
 
+    @property
+    def window_labels(self) -> tuple[str, ...]:
+        """The windows as written (normalized to text on construction), e.g. ``("10m", "24h")``."""
+        return tuple(str(w) for w in self.windows)
+
     def hop_seconds(self, window_seconds: int) -> int:
         return parse_seconds(self.hop, where="hop") if self.hop is not None else default_hop_seconds(window_seconds)
 
     def output_name(self, window_label: str) -> str:
-        return (self.name or "{column}_{function}_{window}").format(column=self.column, function=self.function, window=window_label)
+        return (self.name or "{column}_{function}_{window}").format(
+            column=self.column, function=self.function, window=window_label
+        )
 
     def semantics(self) -> dict[str, tuple[Any, ...]]:
         """Output name -> (column, function, window seconds, hop seconds, n): what fixes its values."""
         result: dict[str, tuple[Any, ...]] = {}
-        for label in self.windows:  # type: ignore[union-attr]
+        for label in self.window_labels:
             window = _seconds(label)
             result[self.output_name(label)] = (self.column, self.function, window, self.hop_seconds(window), self.n)
         return result
@@ -123,13 +130,24 @@ class Aggregation:
             )
         dtype = output_dtype(self.function, columns[self.column], where=what)
         result = []
-        for label in self.windows:  # type: ignore[union-attr]
+        for label in self.window_labels:
             seconds = _seconds(label)
-            result.append(AggregationOutput(self.output_name(label), self.column, self.function, seconds, self.hop_seconds(seconds), dtype, self.n))
+            result.append(
+                AggregationOutput(
+                    self.output_name(label), self.column, self.function, seconds, self.hop_seconds(seconds), dtype, self.n
+                )
+            )
         return result
 
     def to_spec(self) -> dict[str, Any]:
-        return {"column": self.column, "function": self.function, "windows": list(self.windows), "hop": self.hop, "n": self.n, "name": self.name}
+        return {
+            "column": self.column,
+            "function": self.function,
+            "windows": list(self.windows),
+            "hop": self.hop,
+            "n": self.n,
+            "name": self.name,
+        }
 
     @classmethod
     def from_spec(cls, spec: Mapping[str, Any]) -> Aggregation:
@@ -149,11 +167,10 @@ def output_dtype(function: str, dtype: DType, *, where: str) -> DType:
     if function in ("min", "max"):
         if dtype.is_numeric or dtype == Timestamp:
             return dtype
-    elif function in ("sum", "mean"):
-        if dtype.is_numeric or dtype == Bool:
-            if function == "mean":
-                return Float64
-            return Int64 if dtype in (Int64, Bool) else Float64
+    elif function in ("sum", "mean") and (dtype.is_numeric or dtype == Bool):
+        if function == "mean":
+            return Float64
+        return Int64 if dtype in (Int64, Bool) else Float64
     raise DefinitionError(
         f"{where}: type mismatch, {function} needs a numeric column, the column is {dtype}",
         hint="aggregate a numeric column, or use count / last / last_n",

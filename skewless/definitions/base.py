@@ -38,9 +38,7 @@ class Definition:
 
     def __post_init__(self) -> None:
         check_identifier(self.name, what=self.kind.replace("_", " "))
-        if not isinstance(self.tags, Mapping) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in self.tags.items()
-        ):
+        if not isinstance(self.tags, Mapping) or not all(isinstance(k, str) and isinstance(v, str) for k, v in self.tags.items()):
             raise DefinitionError(
                 f"{self.label}: tags must map strings to strings, got {self.tags!r}",
                 hint="e.g. tags={'team': 'ranking'}",

@@ -7,7 +7,7 @@ rebuilds from stored specs; both paths meet the same checks.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 from skewless.definitions.base import Definition
@@ -73,10 +73,12 @@ class Catalog:
         view_names = {k.name for k in self._objects if k.kind == "feature_view"}
         for key in self._objects:
             if key.kind == "on_demand_feature_view" and key.name in view_names:
-                problems.append(DefinitionError(
-                    f"duplicate name: {key.name!r} is both a feature view and an on-demand feature view",
-                    hint="feature references 'view:feature' need view names to be unique; rename one",
-                ))
+                problems.append(
+                    DefinitionError(
+                        f"duplicate name: {key.name!r} is both a feature view and an on-demand feature view",
+                        hint="feature references 'view:feature' need view names to be unique; rename one",
+                    )
+                )
         for odfv in self.on_demand_views():
             inputs: dict[str, str] = {f.name: f"request source {s.name!r}" for s in odfv.request_sources for f in s.schema}
             for ref in odfv.feature_refs:
@@ -86,10 +88,12 @@ class Catalog:
                     problems.append(DefinitionError(f"{odfv.label}: {exc.message}", hint=exc.hint))
                     continue
                 if ref.feature in inputs and inputs[ref.feature] != str(ref):
-                    problems.append(DefinitionError(
-                        f"{odfv.label}: input {ref.feature!r} comes from both {inputs[ref.feature]} and {str(ref)!r}",
-                        hint="read one of them; inputs are passed to the function by bare name",
-                    ))
+                    problems.append(
+                        DefinitionError(
+                            f"{odfv.label}: input {ref.feature!r} comes from both {inputs[ref.feature]} and {str(ref)!r}",
+                            hint="read one of them; inputs are passed to the function by bare name",
+                        )
+                    )
                 inputs[ref.feature] = str(ref)
         for service in self.services():
             for entry in service.entries:
@@ -100,10 +104,12 @@ class Catalog:
                     continue
                 for feature in entry.features or ():
                     if feature not in view.feature_names:
-                        problems.append(DefinitionError(
-                            f"{service.label}: {view.label} v{view.version} has no feature {feature!r}",
-                            hint=_suggest(feature, view.feature_names),
-                        ))
+                        problems.append(
+                            DefinitionError(
+                                f"{service.label}: {view.label} v{view.version} has no feature {feature!r}",
+                                hint=_suggest(feature, view.feature_names),
+                            )
+                        )
         return problems
 
     # -- reading ----------------------------------------------------------------------------
@@ -147,7 +153,8 @@ class Catalog:
         chosen = versions[-1] if version is None else version
         if chosen not in versions:
             raise NotFoundError(
-                f"feature view {name!r} has no version {version}", hint=f"registered versions: {', '.join(f'v{v}' for v in versions)}"
+                f"feature view {name!r} has no version {version}",
+                hint=f"registered versions: {', '.join(f'v{v}' for v in versions)}",
             )
         kind = "feature_view" if ObjectKey("feature_view", name, chosen) in self._objects else "on_demand_feature_view"
         return self._objects[ObjectKey(kind, name, chosen)]  # type: ignore[return-value]
@@ -171,7 +178,9 @@ class Catalog:
         for f in view.features:
             if f.name == ref.feature:
                 return view, f
-        raise NotFoundError(f"{view.label} v{view.version} has no feature {ref.feature!r}", hint=_suggest(ref.feature, view.feature_names))
+        raise NotFoundError(
+            f"{view.label} v{view.version} has no feature {ref.feature!r}", hint=_suggest(ref.feature, view.feature_names)
+        )
 
     def service_refs(self, service: FeatureService | str) -> list[FeatureRef]:
         """Every feature of a service, pinned to the version it resolves to now."""
@@ -204,10 +213,12 @@ def collect(objects: Iterable[Definition], problems: list[DefinitionError]) -> d
         if existing is None:
             collected[key] = obj
         elif existing is not obj and existing.comparable_spec() != obj.comparable_spec():
-            problems.append(DefinitionError(
-                f"duplicate name: two different definitions of {key}",
-                hint="give each object its own name, or bump `version=` to keep both versions of a view",
-            ))
+            problems.append(
+                DefinitionError(
+                    f"duplicate name: two different definitions of {key}",
+                    hint="give each object its own name, or bump `version=` to keep both versions of a view",
+                )
+            )
             return
         for inner in _embedded(obj):
             add(inner)
@@ -230,7 +241,7 @@ def _embedded(obj: Definition) -> list[Definition]:
     return []
 
 
-def _entity(view: FeatureView, entity: Entity | str, entities: dict[str, Definition]) -> Entity:
+def _entity(view: FeatureView, entity: Entity | str, entities: Mapping[str, Definition]) -> Entity:
     if isinstance(entity, Entity):
         return entity
     found = entities.get(entity)
@@ -247,4 +258,3 @@ def _suggest(name: str, choices: Iterable[str], *, what: str = "") -> str:
     if not choices:
         return f"define {what or 'it'} first" if what else "nothing of that kind is defined yet"
     return f"choose from {', '.join(choices)}"
-

@@ -32,10 +32,10 @@ def parse_seconds(value: DurationLike, *, where: str) -> int:
                 f"{where}: invalid duration {value!r}",
                 hint="write a number followed by s, m, h, d or w, e.g. '10m', '1h', '7d' or '1h30m'",
             )
-        seconds = sum(int(n) * UNIT_SECONDS[u] for n, u in _PART.findall(text))
-        if seconds <= 0:
+        total = sum(int(n) * UNIT_SECONDS[u] for n, u in _PART.findall(text))
+        if total <= 0:
             raise DefinitionError(f"{where}: duration {value!r} must be positive", hint="e.g. '10m'")
-        return seconds
+        return total
     raise DefinitionError(
         f"{where}: a duration must be a string like '1h' or a timedelta, got {value!r}",
         hint="e.g. '10m', '1h', '7d' or timedelta(hours=1)",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -33,7 +33,7 @@ class Entity(Definition):
             raise DefinitionError(f"{self.label}: join_keys {list(keys)} repeat a key")
         object.__setattr__(self, "join_keys", keys)
         dtype = as_dtype(self.dtype, where=self.label)
-        if not isinstance(dtype, Scalar) or not (dtype.name in ("Int64", "String")):
+        if not isinstance(dtype, Scalar) or dtype.name not in ("Int64", "String"):
             raise DefinitionError(
                 f"{self.label}: join key type {dtype} is not supported",
                 hint="entity keys are Int64 or String",
@@ -44,7 +44,7 @@ class Entity(Definition):
         return {"name": self.name, "join_keys": list(self.join_keys), "dtype": str(self.dtype), **self.metadata_spec()}
 
     @classmethod
-    def from_spec(cls, spec: dict[str, Any]) -> Entity:
+    def from_spec(cls, spec: Mapping[str, Any]) -> Entity:
         return cls(
             name=spec["name"],
             join_keys=spec["join_keys"],

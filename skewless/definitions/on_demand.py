@@ -101,7 +101,9 @@ class OnDemandFeatureView(Definition):
         chosen = tuple([features] if isinstance(features, str) else features)
         for name in chosen:
             if name not in self.feature_names:
-                raise DefinitionError(f"{self.label} has no feature {name!r}", hint=f"choose from {', '.join(self.feature_names)}")
+                raise DefinitionError(
+                    f"{self.label} has no feature {name!r}", hint=f"choose from {', '.join(self.feature_names)}"
+                )
         return FeatureViewProjection(self.name, self.version, chosen)
 
     def comparable_spec(self) -> dict[str, Any]:
@@ -185,7 +187,8 @@ def _pickle_by_value(udf: Udf) -> bytes:
     if by_value:
         cloudpickle.register_pickle_by_value(module)
     try:
-        return cloudpickle.dumps(udf)
+        payload: bytes = cloudpickle.dumps(udf)
+        return payload
     finally:
         if by_value:
             cloudpickle.unregister_pickle_by_value(module)

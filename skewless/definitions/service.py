@@ -43,7 +43,9 @@ class FeatureService(Definition):
         super().__post_init__()
         items = (self.features,) if isinstance(self.features, (str, FeatureView, OnDemandFeatureView)) else tuple(self.features)
         if not items:
-            raise DefinitionError(f"{self.label}: features is empty", hint="list the views or 'view:feature' names the model uses")
+            raise DefinitionError(
+                f"{self.label}: features is empty", hint="list the views or 'view:feature' names the model uses"
+            )
         entries: list[ServiceEntry] = []
         for item in items:
             if isinstance(item, (FeatureView, OnDemandFeatureView)):
@@ -88,7 +90,7 @@ def _merge(entries: list[ServiceEntry]) -> tuple[ServiceEntry, ...]:
     merged: dict[tuple[str, int | None], tuple[str, ...] | None] = {}
     for e in entries:
         key = (e.view, e.version)
-        if key in merged and (merged[key] is None or e.features is None):
+        if e.features is None or merged.get(key, ()) is None:
             merged[key] = None
         else:
             merged[key] = tuple(dict.fromkeys((merged.get(key) or ()) + (e.features or ())))

@@ -35,7 +35,10 @@ class _TimedSource(Definition):
         schema = check_fields(self.schema, owner=self.label)
         names = {f.name: f.dtype for f in schema}
         check_identifier(self.timestamp_field, what=f"{self.label} timestamp_field")
-        for role, column in (("timestamp_field", self.timestamp_field), ("created_timestamp_field", self.created_timestamp_field)):
+        for role, column in (
+            ("timestamp_field", self.timestamp_field),
+            ("created_timestamp_field", self.created_timestamp_field),
+        ):
             if column is None:
                 continue
             check_identifier(column, what=f"{self.label} {role}")

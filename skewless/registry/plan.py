@@ -65,9 +65,7 @@ class Plan:
         if not breaking:
             return
         lines = [f"  {c.key}: {reason}" for c in breaking for reason in c.breaking]
-        raise IncompatibleChangeError(
-            "incompatible change refused:\n" + "\n".join(lines), hint=_version_hint(breaking[0].key)
-        )
+        raise IncompatibleChangeError("incompatible change refused:\n" + "\n".join(lines), hint=_version_hint(breaking[0].key))
 
     def render(self) -> str:
         """A readable, line-per-change summary (``+`` add, ``~`` update, ``-`` delete, ``=`` kept)."""
@@ -125,10 +123,7 @@ def make_plan(
         kept.discard(key)
     _keep_dependencies(before, after, kept)
     catalog = Catalog.build(objects_from_specs((k.kind, s) for k, s in after.items()))
-    changes = [
-        _change(key, before.get(key), after.get(key), kept=key in kept)
-        for key in sorted(before.keys() | after.keys())
-    ]
+    changes = [_change(key, before.get(key), after.get(key), kept=key in kept) for key in sorted(before.keys() | after.keys())]
     return Plan(base_revision, tuple(changes), catalog)
 
 
@@ -140,9 +135,11 @@ def _keep_dependencies(before: Mapping[ObjectKey, Spec], after: dict[ObjectKey, 
     """Entities and sources that kept views still read are kept too."""
     for key in list(kept):
         spec = after[key]
-        needed = [ObjectKey("entity", e) for e in spec.get("entities", [])] + (
-            [ObjectKey("source", spec["source"])] if "source" in spec and isinstance(spec["source"], str) else []
-        ) + [ObjectKey("source", s) for s in spec.get("request_sources", [])]
+        needed = (
+            [ObjectKey("entity", e) for e in spec.get("entities", [])]
+            + ([ObjectKey("source", spec["source"])] if "source" in spec and isinstance(spec["source"], str) else [])
+            + [ObjectKey("source", s) for s in spec.get("request_sources", [])]
+        )
         for dep in needed:
             if dep not in after and dep in before:
                 after[dep] = before[dep]
@@ -160,9 +157,11 @@ def _change(key: ObjectKey, before: Spec | None, after: Spec | None, *, kept: bo
         return Change(key, "unchanged", before, after)
     details = tuple(_diff(_comparable(before), _comparable(after), ""))
     breaking = tuple(_breaking(key.kind, before, after))
-    warnings = ("the on-demand function changed: models trained on the old code will be served the new one",) if (
-        key.kind == "on_demand_feature_view" and before["udf"]["source"] != after["udf"]["source"]
-    ) else ()
+    warnings = (
+        ("the on-demand function changed: models trained on the old code will be served the new one",)
+        if (key.kind == "on_demand_feature_view" and before["udf"]["source"] != after["udf"]["source"])
+        else ()
+    )
     return Change(key, "update", before, after, details, breaking, warnings)
 
 

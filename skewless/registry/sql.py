@@ -76,7 +76,9 @@ class SqlRegistryStore:
         try:
             self._engine: Engine = sa.create_engine(url, connect_args=connect_args, pool_pre_ping=not self._sqlite)
         except (sa.exc.ArgumentError, ImportError) as exc:
-            raise RegistryError(f"cannot open registry {url!r}: {exc}", hint="use a file path or postgresql://user@host/db") from exc
+            raise RegistryError(
+                f"cannot open registry {url!r}: {exc}", hint="use a file path or postgresql://user@host/db"
+            ) from exc
         if self._sqlite:
             _serialize_sqlite_writers(self._engine)
         self._create_tables()
@@ -123,7 +125,9 @@ class SqlRegistryStore:
                     self._advance(conn, project, expected_revision, now)
                     for change in changes:
                         self._write(conn, project, change, new_revision, now)
-                    conn.execute(_history.insert().values(project=project, revision=new_revision, committed_at=now, summary=summary))
+                    conn.execute(
+                        _history.insert().values(project=project, revision=new_revision, committed_at=now, summary=summary)
+                    )
         except IntegrityError as exc:
             # A concurrent first commit created the project row (or history entry) first.
             raise RevisionConflictError(f"registry of {project!r} moved past revision {expected_revision}") from exc
@@ -158,24 +162,37 @@ class SqlRegistryStore:
         if updated.rowcount == 0:
             conn.execute(
                 _objects.insert().values(
-                    project=project, kind=k.kind, name=k.name, version=k.version, spec=text,
-                    created_at=now, updated_at=now, created_revision=revision, updated_revision=revision,
+                    project=project,
+                    kind=k.kind,
+                    name=k.name,
+                    version=k.version,
+                    spec=text,
+                    created_at=now,
+                    updated_at=now,
+                    created_revision=revision,
+                    updated_revision=revision,
                 )
             )
 
     def history(self, project: str, *, limit: int = 20) -> list[HistoryEntry]:
         with self._read() as conn:
-            rows = conn.execute(
-                sa.select(_history).where(_history.c.project == project).order_by(_history.c.revision.desc()).limit(limit)
-            ).mappings().all()
+            rows = (
+                conn.execute(
+                    sa.select(_history).where(_history.c.project == project).order_by(_history.c.revision.desc()).limit(limit)
+                )
+                .mappings()
+                .all()
+            )
         return [HistoryEntry(r["revision"], _utc(r["committed_at"]), r["summary"]) for r in rows]
 
     def _read(self) -> Any:
         try:
             return self._engine.connect()
         except OperationalError as exc:
-            raise RegistryError(f"cannot reach the registry at {self._engine.url!r}: {exc.orig}",
-                                hint="check the registry URL in skewless.yaml and that the database is up") from exc
+            raise RegistryError(
+                f"cannot reach the registry at {self._engine.url!r}: {exc.orig}",
+                hint="check the registry URL in skewless.yaml and that the database is up",
+            ) from exc
 
     def close(self) -> None:
         self._engine.dispose()

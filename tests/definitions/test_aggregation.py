@@ -28,8 +28,15 @@ def test_explicit_hop_applies_to_every_window() -> None:
 
 @pytest.mark.parametrize(
     ("function", "column", "dtype"),
-    [("count", "title", Int64), ("sum", "clicked", Int64), ("sum", "dwell", Float64), ("mean", "clicked", Float64),
-     ("min", "ts", Timestamp), ("max", "dwell", Float32), ("last", "title", String)],
+    [
+        ("count", "title", Int64),
+        ("sum", "clicked", Int64),
+        ("sum", "dwell", Float64),
+        ("mean", "clicked", Float64),
+        ("min", "ts", Timestamp),
+        ("max", "dwell", Float32),
+        ("last", "title", String),
+    ],
 )
 def test_output_types(function: str, column: str, dtype: object) -> None:
     (output,) = Aggregation(column, function, windows=["1h"]).outputs(COLUMNS, owner="v")  # type: ignore[arg-type]

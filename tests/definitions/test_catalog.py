@@ -1,6 +1,6 @@
 import pytest
-
 from factories import context_source, news_definitions, night_view, user_entity, user_profile
+
 from skewless import Entity, FeatureService, Field, Float64, Int64, on_demand_feature_view
 from skewless.definitions.catalog import Catalog
 from skewless.definitions.reference import FeatureRef
@@ -62,7 +62,10 @@ def test_service_naming_a_missing_view_or_version() -> None:
 def test_service_refs_pin_versions() -> None:
     catalog = Catalog.build(news_definitions())
     assert [str(r) for r in catalog.service_refs("ranker")] == [
-        "user_profile@v1:country", "user_profile@v1:age", "article_popularity@v1:ctr_10m", "is_night@v1:is_night",
+        "user_profile@v1:country",
+        "user_profile@v1:age",
+        "article_popularity@v1:ctr_10m",
+        "is_night@v1:is_night",
     ]
 
 
@@ -71,7 +74,7 @@ def test_on_demand_inputs_must_exist_and_not_collide() -> None:
     def broken(inputs: dict) -> dict:  # type: ignore[type-arg]
         return inputs
 
-    with pytest.raises(DefinitionError, match="on demand feature view 'broken'.*no feature 'ag'"):
+    with pytest.raises(DefinitionError, match=r"on demand feature view 'broken'.*no feature 'ag'"):
         Catalog.build([user_profile(), broken])
 
     other = user_profile(name="other")
@@ -91,10 +94,12 @@ def test_view_and_on_demand_view_share_a_namespace() -> None:
 
 def test_several_problems_are_reported_together() -> None:
     with pytest.raises(DefinitionError, match="2 problems"):
-        Catalog.build([
-            user_profile(entities=["usr"]),
-            FeatureService(name="s", features=["nope:x"]),
-        ])
+        Catalog.build(
+            [
+                user_profile(entities=["usr"]),
+                FeatureService(name="s", features=["nope:x"]),
+            ]
+        )
 
 
 def test_dependents() -> None:

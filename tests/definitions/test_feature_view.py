@@ -1,6 +1,6 @@
 import pytest
-
 from factories import article_popularity, engagement_source, profile_source, user_entity, user_profile
+
 from skewless import Aggregation, BatchSource, Entity, FeatureView, Field, Float64, Int64, Ratio, String
 from skewless.definitions.feature_view import FeatureViewProjection
 from skewless.errors import DefinitionError
@@ -51,7 +51,7 @@ def test_join_key_type_mismatch() -> None:
 
 
 def test_aggregation_on_a_missing_column() -> None:
-    with pytest.raises(DefinitionError, match="feature view 'article_popularity'.*no column 'clickd'"):
+    with pytest.raises(DefinitionError, match=r"feature view 'article_popularity'.*no column 'clickd'"):
         article_popularity(aggregations=[Aggregation("clickd", "sum", windows=["1h"])], ratios=[])
 
 

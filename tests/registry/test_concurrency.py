@@ -21,7 +21,10 @@ def test_two_processes_applying_at_once_lose_nothing(registry_url: str, project:
     workers = [
         subprocess.Popen(
             [sys.executable, str(WORKER), registry_url, project, prefix, str(VIEWS_PER_PROCESS), str(start_at)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
         )
         for prefix in ("alpha", "beta")
     ]

@@ -3,8 +3,8 @@
 from typing import Any
 
 import pytest
-
 from factories import article_popularity, engagement_source, news_definitions, profile_source, user_entity, user_profile
+
 from skewless import Aggregation, BatchSource, Entity, FeatureService, Field, Float64, Int64, String
 from skewless.definitions.catalog import Catalog, ObjectKey
 from skewless.errors import DefinitionError, IncompatibleChangeError, NotFoundError
@@ -33,8 +33,13 @@ def test_no_changes() -> None:
 
 
 def test_adding_a_feature_is_compatible_and_readable() -> None:
-    wider = user_profile(schema=[Field(name="country", dtype=String), Field(name="age", dtype=Int64),
-                                 Field(name="embedding", dtype=profile_source().columns["embedding"])])
+    wider = user_profile(
+        schema=[
+            Field(name="country", dtype=String),
+            Field(name="age", dtype=Int64),
+            Field(name="embedding", dtype=profile_source().columns["embedding"]),
+        ]
+    )
     p = plan([user_profile()], [wider])
     (change,) = p.pending
     assert change.action == "update" and not change.breaking
@@ -71,20 +76,27 @@ def test_changing_a_type_needs_a_new_version() -> None:
 
 
 def test_changing_an_aggregation_window_or_hop_needs_a_new_version() -> None:
-    hop_changed = article_popularity(aggregations=[
-        Aggregation("clicked", "sum", windows=["10m", "1h"], hop="1m"),
-        Aggregation("clicked", "count", windows=["10m", "1h"]),
-    ])
+    hop_changed = article_popularity(
+        aggregations=[
+            Aggregation("clicked", "sum", windows=["10m", "1h"], hop="1m"),
+            Aggregation("clicked", "count", windows=["10m", "1h"]),
+        ]
+    )
     (change,) = [c for c in plan([article_popularity()], [hop_changed]).changes if c.breaking]
-    assert "changes how 'clicked_sum_10m' is computed (sum(clicked) over 10m by 10s -> sum(clicked) over 10m by 1m)" in change.breaking
+    assert (
+        "changes how 'clicked_sum_10m' is computed (sum(clicked) over 10m by 10s -> sum(clicked) over 10m by 1m)"
+        in change.breaking
+    )
 
 
 def test_adding_an_aggregation_is_compatible() -> None:
-    more = article_popularity(aggregations=[
-        Aggregation("clicked", "sum", windows=["10m", "1h"]),
-        Aggregation("clicked", "count", windows=["10m", "1h"]),
-        Aggregation("dwell_seconds", "mean", windows=["1h"]),
-    ])
+    more = article_popularity(
+        aggregations=[
+            Aggregation("clicked", "sum", windows=["10m", "1h"]),
+            Aggregation("clicked", "count", windows=["10m", "1h"]),
+            Aggregation("dwell_seconds", "mean", windows=["1h"]),
+        ]
+    )
     p = plan([article_popularity()], [more])
     assert not any(c.breaking for c in p.changes) and len(p.pending) == 1
 
@@ -107,7 +119,7 @@ def test_deleting_an_old_version_on_purpose() -> None:
 def test_deleting_a_version_a_service_pins_is_refused() -> None:
     v2 = user_profile(version=2, schema=[Field(name="age", dtype=Int64)])
     pinned = FeatureService(name="old_model", features=["user_profile@v1:country"])
-    with pytest.raises(DefinitionError, match="feature service 'old_model'.*has no version 1"):
+    with pytest.raises(DefinitionError, match=r"feature service 'old_model'.*has no version 1"):
         plan([user_profile(), v2, pinned], [v2, pinned], delete=[ObjectKey("feature_view", "user_profile", 1)])
 
 
@@ -148,8 +160,9 @@ def test_entity_key_changes_are_refused() -> None:
 
 
 def test_on_demand_code_change_warns() -> None:
-    from skewless import on_demand_feature_view
     from factories import context_source, night_view
+
+    from skewless import on_demand_feature_view
 
     @on_demand_feature_view(sources=[context_source()], schema=[Field(name="is_night", dtype=night_view().schema[0].dtype)])
     def is_night(inputs: Any) -> Any:

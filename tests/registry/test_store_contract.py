@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from factories import news_definitions, user_profile
+
 from skewless.definitions.catalog import ObjectKey
 from skewless.errors import RevisionConflictError
 from skewless.registry.protocol import ObjectChange

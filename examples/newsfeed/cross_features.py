@@ -1,0 +1,79 @@
+"""Features computed per request, identically for training and serving.
+
+On-demand functions get NumPy arrays, one element per row: numbers as float64 (NaN = missing),
+strings and lists as object arrays (None = missing), embeddings as 2-D float32 arrays (a NaN row
+= missing), timestamps as datetime64 (NaT = missing). ``event_timestamp`` is always there: the
+row's time in a training set, the request's time when serving.
+"""
+
+from typing import Any
+
+import numpy as np
+from article_features import article_metadata
+from sources import request_context
+from user_features import user_profile
+
+from skewless import Bool, Field, Float64, Int64, on_demand_feature_view
+
+Inputs = dict[str, Any]
+
+
+@on_demand_feature_view(
+    sources=[request_context],
+    schema=[
+        Field(name="local_hour", dtype=Int64),
+        Field(name="is_weekend", dtype=Bool),
+        Field(name="is_mobile", dtype=Bool),
+    ],
+)
+def context_features(inputs: Inputs) -> Inputs:
+    """Time of day and day of week in the reader's time zone, and the device class."""
+    offset = np.nan_to_num(inputs["utc_offset_minutes"].astype("float64")).astype("int64")
+    local = inputs["event_timestamp"].astype("datetime64[m]") + offset.astype("timedelta64[m]")
+    hours = (local.astype("datetime64[h]") - local.astype("datetime64[D]")).astype("int64")
+    weekday = (local.astype("datetime64[D]").astype("int64") + 3) % 7  # 1970-01-01 was a Thursday (3)
+    devices = inputs["device"]
+    return {
+        "local_hour": hours,
+        "is_weekend": weekday >= 5,
+        "is_mobile": np.array([d in ("ios", "android") for d in devices], dtype=bool),
+    }
+
+
+@on_demand_feature_view(
+    sources=[
+        user_profile[["user_embedding", "top_topics", "topic_scores"]],
+        article_metadata[["content_embedding", "category", "published_at"]],
+    ],
+    schema=[
+        Field(name="embedding_cosine", dtype=Float64),
+        Field(name="topic_affinity", dtype=Float64),
+        Field(name="article_age_hours", dtype=Float64),
+    ],
+)
+def user_article_cross(inputs: Inputs) -> Inputs:
+    """How well an article matches the reader: embedding similarity, topic affinity, freshness."""
+    users = inputs["user_embedding"].astype("float64")
+    articles = inputs["content_embedding"].astype("float64")
+    norms = np.linalg.norm(users, axis=1) * np.linalg.norm(articles, axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cosine = np.where(norms > 0, np.einsum("ij,ij->i", users, articles) / norms, np.nan)
+    affinity = np.array(
+        [
+            _score_of(category, topics, scores)
+            for category, topics, scores in zip(inputs["category"], inputs["top_topics"], inputs["topic_scores"], strict=True)
+        ],
+        dtype="float64",
+    )
+    age = (inputs["event_timestamp"] - inputs["published_at"]).astype("timedelta64[us]").astype("float64") / 3.6e9
+    age[np.isnat(inputs["published_at"])] = np.nan
+    return {"embedding_cosine": cosine, "topic_affinity": affinity, "article_age_hours": age}
+
+
+def _score_of(category: Any, topics: Any, scores: Any) -> float:
+    if category is None or topics is None or scores is None:
+        return float("nan")
+    for topic, score in zip(topics, scores, strict=False):
+        if topic == category:
+            return float(score)
+    return 0.0
