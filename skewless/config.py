@@ -102,9 +102,7 @@ def load_config(path: str | Path) -> RepoConfig:
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
     if not isinstance(raw, dict):
-        raise ConfigError(
-            f"{path}: expected a mapping of keys, got {type(raw).__name__}", hint="start with `project: my_project`"
-        )
+        raise ConfigError(f"{path}: expected a mapping of keys, got {type(raw).__name__}", hint="start with `project: my_project`")
     return parse_config(_expand_env(raw, path), source=str(path))
 
 

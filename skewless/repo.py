@@ -35,6 +35,10 @@ def load_definitions(repo: str | Path) -> list[Definition]:
     _forget_modules(repo, names)
     importlib.invalidate_caches()
     sys.path.insert(0, str(repo))
+    # Bytecode caches are keyed on mtime and size, so an edit within the same second that keeps
+    # the size would load stale code: read no cache and write none while loading the repo.
+    saved = sys.dont_write_bytecode, sys.pycache_prefix
+    sys.dont_write_bytecode, sys.pycache_prefix = True, str(repo / ".skewless-no-pycache")
     found: dict[int, Definition] = {}
     try:
         for path, module_name in zip(files, names, strict=True):
@@ -51,6 +55,7 @@ def load_definitions(repo: str | Path) -> list[Definition]:
                     found.setdefault(id(value), value)
     finally:
         sys.path.remove(str(repo))
+        sys.dont_write_bytecode, sys.pycache_prefix = saved
     return list(found.values())
 
 

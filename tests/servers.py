@@ -169,8 +169,7 @@ def binary_missing(name: str) -> str | None:
     if name in ("postgres", "postgresql"):
         if find_pg_bindir() is None:
             return (
-                f"PostgreSQL server binaries ({', '.join(_PG_BINARIES)}) not found via pg_config, "
-                f"/usr/lib/postgresql/*/bin or PATH; {hint}"
+                f"PostgreSQL server binaries ({', '.join(_PG_BINARIES)}) not found via pg_config, /usr/lib/postgresql/*/bin or PATH; {hint}"
             )
         if _is_root():
             try:

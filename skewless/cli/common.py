@@ -52,5 +52,5 @@ def hint(text: str) -> Text:
     return Text.assemble(("hint: ", "bold yellow"), text)
 
 
-def local_time(moment: datetime) -> str:
-    return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+def local_time(moment: datetime, *, seconds: bool = True) -> str:
+    return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")

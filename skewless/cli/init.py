@@ -12,6 +12,7 @@ import typer
 from rich.text import Text
 
 from skewless.cli.common import console
+from skewless.config import CONFIG_FILE
 from skewless.errors import ConfigError
 
 TEMPLATE_SUFFIX = ".tmpl"
@@ -55,6 +56,12 @@ def init(
     if template not in available:
         raise ConfigError(f"unknown template {template!r}", hint=f"choose from {', '.join(sorted(available))}")
     target = directory / name
+    enclosing = next((d for d in [directory.resolve(), *directory.resolve().parents] if (d / CONFIG_FILE).is_file()), None)
+    if enclosing is not None:
+        raise ConfigError(
+            f"{target.resolve()} would be inside the feature repo {enclosing}, which would then load its files too",
+            hint="create it outside, e.g. `skewless init NAME --dir ..`",
+        )
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise ConfigError(
             f"{target} already exists and is not empty",

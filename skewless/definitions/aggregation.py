@@ -108,9 +108,7 @@ class Aggregation:
         return parse_seconds(self.hop, where="hop") if self.hop is not None else default_hop_seconds(window_seconds)
 
     def output_name(self, window_label: str) -> str:
-        return (self.name or "{column}_{function}_{window}").format(
-            column=self.column, function=self.function, window=window_label
-        )
+        return (self.name or "{column}_{function}_{window}").format(column=self.column, function=self.function, window=window_label)
 
     def semantics(self) -> dict[str, tuple[Any, ...]]:
         """Output name -> (column, function, window seconds, hop seconds, n): what fixes its values."""
@@ -133,9 +131,7 @@ class Aggregation:
         for label in self.window_labels:
             seconds = _seconds(label)
             result.append(
-                AggregationOutput(
-                    self.output_name(label), self.column, self.function, seconds, self.hop_seconds(seconds), dtype, self.n
-                )
+                AggregationOutput(self.output_name(label), self.column, self.function, seconds, self.hop_seconds(seconds), dtype, self.n)
             )
         return result
 

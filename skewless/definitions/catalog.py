@@ -178,9 +178,7 @@ class Catalog:
         for f in view.features:
             if f.name == ref.feature:
                 return view, f
-        raise NotFoundError(
-            f"{view.label} v{view.version} has no feature {ref.feature!r}", hint=_suggest(ref.feature, view.feature_names)
-        )
+        raise NotFoundError(f"{view.label} v{view.version} has no feature {ref.feature!r}", hint=_suggest(ref.feature, view.feature_names))
 
     def service_refs(self, service: FeatureService | str) -> list[FeatureRef]:
         """Every feature of a service, pinned to the version it resolves to now."""

@@ -223,9 +223,7 @@ class FeatureView(Definition):
         chosen = tuple([features] if isinstance(features, str) else features)
         for name in chosen:
             if name not in self.feature_names:
-                raise DefinitionError(
-                    f"{self.label} has no feature {name!r}", hint=f"choose from {', '.join(self.feature_names)}"
-                )
+                raise DefinitionError(f"{self.label} has no feature {name!r}", hint=f"choose from {', '.join(self.feature_names)}")
         return FeatureViewProjection(self.name, self.version, chosen)
 
     # -- registry form ------------------------------------------------------------------------
@@ -245,9 +243,7 @@ class FeatureView(Definition):
         }
 
     @classmethod
-    def from_spec(
-        cls, spec: Mapping[str, Any], *, entities: Mapping[str, Entity], sources: Mapping[str, EventSource]
-    ) -> FeatureView:
+    def from_spec(cls, spec: Mapping[str, Any], *, entities: Mapping[str, Entity], sources: Mapping[str, EventSource]) -> FeatureView:
         """Rebuild a view; entity names not in ``entities`` stay names for the catalog to report."""
         if spec["source"] not in sources:
             raise DefinitionError(

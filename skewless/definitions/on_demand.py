@@ -101,9 +101,7 @@ class OnDemandFeatureView(Definition):
         chosen = tuple([features] if isinstance(features, str) else features)
         for name in chosen:
             if name not in self.feature_names:
-                raise DefinitionError(
-                    f"{self.label} has no feature {name!r}", hint=f"choose from {', '.join(self.feature_names)}"
-                )
+                raise DefinitionError(f"{self.label} has no feature {name!r}", hint=f"choose from {', '.join(self.feature_names)}")
         return FeatureViewProjection(self.name, self.version, chosen)
 
     def comparable_spec(self) -> dict[str, Any]:

@@ -43,9 +43,7 @@ class FeatureService(Definition):
         super().__post_init__()
         items = (self.features,) if isinstance(self.features, (str, FeatureView, OnDemandFeatureView)) else tuple(self.features)
         if not items:
-            raise DefinitionError(
-                f"{self.label}: features is empty", hint="list the views or 'view:feature' names the model uses"
-            )
+            raise DefinitionError(f"{self.label}: features is empty", hint="list the views or 'view:feature' names the model uses")
         entries: list[ServiceEntry] = []
         for item in items:
             if isinstance(item, (FeatureView, OnDemandFeatureView)):

@@ -249,7 +249,7 @@ def _diff(before: Any, after: Any, path: str) -> list[str]:
             lines.extend(_diff(before.get(key), after.get(key), f"{path}.{key}" if path else str(key)))
         return lines
     if _named_list(before) and _named_list(after):
-        old, new = {i["name"]: i for i in before}, {i["name"]: i for i in after}
+        old, new = {_identity(i): i for i in before}, {_identity(i): i for i in after}
         lines = [f"{path}: + {n}{_type_suffix(new[n])}" for n in new if n not in old]
         lines += [f"{path}: - {n}{_type_suffix(old[n])}" for n in old if n not in new]
         for name in old.keys() & new.keys():
@@ -263,7 +263,14 @@ def _diff(before: Any, after: Any, path: str) -> list[str]:
 
 
 def _named_list(value: Any) -> bool:
-    return isinstance(value, list) and all(isinstance(i, dict) and "name" in i for i in value) and bool(value)
+    return isinstance(value, list) and bool(value) and all(isinstance(i, dict) and ("name" in i or "view" in i) for i in value)
+
+
+def _identity(item: Spec) -> str:
+    """Fields and aggregations are named; service entries are a view at a version."""
+    if "name" in item:
+        return str(item["name"])
+    return item["view"] if item.get("version") is None else f"{item['view']}@v{item['version']}"
 
 
 def _type_suffix(item: Spec) -> str:

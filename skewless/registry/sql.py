@@ -76,9 +76,7 @@ class SqlRegistryStore:
         try:
             self._engine: Engine = sa.create_engine(url, connect_args=connect_args, pool_pre_ping=not self._sqlite)
         except (sa.exc.ArgumentError, ImportError) as exc:
-            raise RegistryError(
-                f"cannot open registry {url!r}: {exc}", hint="use a file path or postgresql://user@host/db"
-            ) from exc
+            raise RegistryError(f"cannot open registry {url!r}: {exc}", hint="use a file path or postgresql://user@host/db") from exc
         if self._sqlite:
             _serialize_sqlite_writers(self._engine)
         self._create_tables()
@@ -125,9 +123,7 @@ class SqlRegistryStore:
                     self._advance(conn, project, expected_revision, now)
                     for change in changes:
                         self._write(conn, project, change, new_revision, now)
-                    conn.execute(
-                        _history.insert().values(project=project, revision=new_revision, committed_at=now, summary=summary)
-                    )
+                    conn.execute(_history.insert().values(project=project, revision=new_revision, committed_at=now, summary=summary))
         except IntegrityError as exc:
             # A concurrent first commit created the project row (or history entry) first.
             raise RevisionConflictError(f"registry of {project!r} moved past revision {expected_revision}") from exc
@@ -177,9 +173,7 @@ class SqlRegistryStore:
     def history(self, project: str, *, limit: int = 20) -> list[HistoryEntry]:
         with self._read() as conn:
             rows = (
-                conn.execute(
-                    sa.select(_history).where(_history.c.project == project).order_by(_history.c.revision.desc()).limit(limit)
-                )
+                conn.execute(sa.select(_history).where(_history.c.project == project).order_by(_history.c.revision.desc()).limit(limit))
                 .mappings()
                 .all()
             )

@@ -83,10 +83,7 @@ def test_changing_an_aggregation_window_or_hop_needs_a_new_version() -> None:
         ]
     )
     (change,) = [c for c in plan([article_popularity()], [hop_changed]).changes if c.breaking]
-    assert (
-        "changes how 'clicked_sum_10m' is computed (sum(clicked) over 10m by 10s -> sum(clicked) over 10m by 1m)"
-        in change.breaking
-    )
+    assert "changes how 'clicked_sum_10m' is computed (sum(clicked) over 10m by 10s -> sum(clicked) over 10m by 1m)" in change.breaking
 
 
 def test_adding_an_aggregation_is_compatible() -> None:
