@@ -5,10 +5,13 @@ SkewlessError                    anything Skewless refuses or cannot do
 ├── ConfigError                  skewless.yaml or a config object is invalid
 ├── DefinitionError              a feature definition is invalid (duration, type, reference, ...)
 ├── RepoLoadError                a feature repo's Python files could not be imported
-└── RegistryError                the registry refused or failed an operation
-    ├── IncompatibleChangeError  a change that needs a new version of the view
-    ├── RevisionConflictError    another writer committed first (apply retries these)
-    └── NotFoundError            no object with that name (or version) is registered
+├── InvalidRequestError          a retrieval's entity rows or request values are malformed
+├── RegistryError                the registry refused or failed an operation
+│   ├── IncompatibleChangeError  a change that needs a new version of the view
+│   ├── RevisionConflictError    another writer committed first (apply retries these)
+│   └── NotFoundError            no object with that name (or version) is registered
+└── OfflineStoreError            the offline store refused or failed a read, write or maintenance
+    └── DataValidationError      rows do not match their source's schema; nothing was written
 ```
 
 Every error carries an optional ``hint``: the concrete thing to change. This module imports
@@ -39,6 +42,10 @@ class RepoLoadError(SkewlessError):
     """A Python file of the feature repo raised while being imported."""
 
 
+class InvalidRequestError(SkewlessError):
+    """Entity rows or request values given to a retrieval are missing, mistyped or malformed."""
+
+
 class RegistryError(SkewlessError):
     """The registry refused or failed an operation."""
 
@@ -53,3 +60,30 @@ class RevisionConflictError(RegistryError):
 
 class NotFoundError(RegistryError):
     """No object with that kind, name or version is registered."""
+
+
+class OfflineStoreError(SkewlessError):
+    """The offline store refused or failed an operation (no such table or version, a type change, ...)."""
+
+
+class DataValidationError(OfflineStoreError):
+    """Rows do not match their source's schema; nothing was written.
+
+    The message is the report; the same facts are kept as attributes for programs:
+    ``problems`` holds ``(row, column, reason)`` for the first offending rows (rows count from 0),
+    ``invalid_rows`` the number of offending rows and ``columns`` the offending rows per column.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str | None = None,
+        problems: tuple[tuple[int, str, str], ...] = (),
+        invalid_rows: int = 0,
+        columns: dict[str, int] | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.problems = problems
+        self.invalid_rows = invalid_rows
+        self.columns = dict(columns or {})

@@ -1,0 +1,85 @@
+"""Training sets on DuckDB: point-in-time SQL over the offline tables, then on-demand features."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import duckdb
+import pyarrow as pa
+
+from skewless.definitions.selection import FeatureSelection
+from skewless.definitions.source import BatchSource, StreamSource
+from skewless.definitions.types import DType, Timestamp
+from skewless.offline.entity_rows import TIMESTAMP_COLUMN
+from skewless.offline.pit import point_in_time_sql, q, selected_sources, source_relation_sql
+from skewless.transform.on_demand import apply_on_demand
+
+
+@dataclass(frozen=True)
+class SourceData:
+    """A source's rows: Parquet files (a Delta table's active files) or an in-memory Arrow table."""
+
+    files: tuple[str, ...] = ()
+    table: pa.Table | None = None
+
+
+class DuckDBEngine:
+    def __init__(self, *, threads: int | None = None, memory_limit: str | None = None) -> None:
+        self.threads = threads
+        self.memory_limit = memory_limit
+
+    def _connect(self) -> duckdb.DuckDBPyConnection:
+        con = duckdb.connect()
+        con.execute("SET TimeZone = 'UTC'")
+        con.execute("SET enable_progress_bar = false")
+        if self.threads:
+            con.execute(f"SET threads = {int(self.threads)}")
+        if self.memory_limit:
+            con.execute(f"SET memory_limit = '{self.memory_limit}'")
+        return con
+
+    def historical_features(self, entity_rows: pa.Table, selection: FeatureSelection, sources: Mapping[str, SourceData]) -> pa.Table:
+        """``entity_rows`` plus one column per selected feature (internal names), in row order."""
+        con = self._connect()
+        try:
+            rows = entity_rows.append_column("__row", pa.array(range(entity_rows.num_rows), type=pa.int64()))
+            con.register("__entity_input", rows)
+            con.execute(f"CREATE TEMP VIEW __entity AS SELECT *, epoch_us({q(TIMESTAMP_COLUMN)}) AS __ts FROM __entity_input")
+            relations = {source.name: self._source(con, source, sources.get(source.name)) for source in selected_sources(selection)}
+            sql = point_in_time_sql(selection, entity="__entity", sources=relations)
+            features = con.sql(sql).to_arrow_table()
+        finally:
+            con.close()
+        result = entity_rows
+        for name in features.column_names[1:]:
+            result = result.append_column(name, features.column(name))
+        return self._on_demand(result, selection)
+
+    @staticmethod
+    def _source(con: duckdb.DuckDBPyConnection, source: BatchSource | StreamSource, data: SourceData | None) -> str:
+        name = f"__source_{source.name}"
+        if data is not None and data.table is not None:
+            con.register(name, data.table)
+            return source_relation_sql(source, name)
+        if data is not None and data.files:
+            files = ", ".join("'" + f.replace("'", "''") + "'" for f in data.files)
+            return source_relation_sql(source, f"read_parquet([{files}], union_by_name = true)")
+        # No data yet: an empty relation of the right shape, so features come out as empty values.
+        empty = pa.table(
+            {**{c: pa.array([], type=t.to_arrow()) for c, t in source.columns.items()}, "_write_seq": pa.array([], pa.int64())}
+        )
+        con.register(name, empty)
+        return source_relation_sql(source, name)
+
+    @staticmethod
+    def _on_demand(table: pa.Table, selection: FeatureSelection) -> pa.Table:
+        for odfv in selection.on_demand:
+            inputs: dict[str, tuple[pa.ChunkedArray, DType]] = {TIMESTAMP_COLUMN: (table.column(TIMESTAMP_COLUMN), Timestamp)}
+            for source in odfv.view.request_sources:
+                inputs.update({f.name: (table.column(f.name), f.dtype) for f in source.schema})
+            inputs.update({i.name: (table.column(i.internal), i.dtype) for i in odfv.inputs})
+            outputs = apply_on_demand(odfv.view, inputs, rows=table.num_rows, features=odfv.features)
+            for feature, column in outputs.items():
+                table = table.append_column(odfv.column(feature), column)
+        return table
