@@ -42,8 +42,15 @@ class RegistryConfig(_Config):
 
 
 class OfflineStoreConfig(_Config):
+    """Delta tables, one per source, under ``path`` (relative to the repo).
+
+    ``time_travel_hours``: how long replaced files are kept, so older versions stay readable;
+    ``vacuum`` deletes files unreferenced for longer than this.
+    """
+
     path: str = "data/offline"
     engine: Literal["duckdb", "spark"] = "duckdb"
+    time_travel_hours: int = Field(default=168, ge=0)
 
 
 class EmbeddedOnlineStoreConfig(_Config):

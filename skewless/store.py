@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from skewless.config import CONFIG_FILE, RepoConfig, load_config
 from skewless.definitions.base import Definition
@@ -24,6 +25,9 @@ from skewless.registry.registry import ApplyResult, Registry
 from skewless.registry.sql import SqlRegistryStore, sqlalchemy_url
 from skewless.repo import load_definitions
 
+if TYPE_CHECKING:
+    from skewless.offline.tables import OfflineTables, WriteResult
+
 _VERSIONED = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)@v(\d+)$")
 
 
@@ -38,6 +42,7 @@ class FeatureStore:
         self.repo_path = Path(repo_path).resolve()
         self.config = config if config is not None else load_config(self.repo_path / CONFIG_FILE)
         self._registry: Registry | None = None
+        self._offline_tables: OfflineTables | None = None
 
     @property
     def project(self) -> str:
@@ -104,6 +109,30 @@ class FeatureStore:
 
     def get_entity(self, name: str) -> Entity:
         return self.registry.snapshot().catalog.entity(name)
+
+    # -- offline store ---------------------------------------------------------------------------
+
+    @property
+    def offline_tables(self) -> OfflineTables:
+        """The Delta tables of the sources, under ``offline_store.path``."""
+        if self._offline_tables is None:
+            from skewless.offline.tables import OfflineTables
+
+            settings = self.config.offline_store
+            self._offline_tables = OfflineTables(self.repo_path / settings.path, time_travel_hours=settings.time_travel_hours)
+        return self._offline_tables
+
+    def write_to_offline_store(self, source: str | Source, data: Any) -> WriteResult:
+        """Validate rows of a registered source and append them in one atomic commit.
+
+        ``data`` is a pandas or polars DataFrame or a pyarrow Table with the source's columns.
+        Join keys of the entities read from the source, and its timestamp and event id, must
+        not be null; a :class:`~skewless.errors.DataValidationError` lists the rows that are.
+        """
+        from skewless.offline.ingest import resolve_write_target
+
+        target, key_columns = resolve_write_target(self.registry.snapshot().catalog, source)
+        return self.offline_tables.append(target, data, key_columns=key_columns)
 
     def close(self) -> None:
         if self._registry is not None:

@@ -165,6 +165,12 @@ class Catalog:
             raise NotFoundError(f"no entity named {name!r}", hint=_suggest(name, [e.name for e in self.entities()]))
         return obj
 
+    def source(self, name: str) -> Source:
+        obj = self._objects.get(ObjectKey("source", name))
+        if obj is None:
+            raise NotFoundError(f"no source named {name!r}", hint=_suggest(name, [s.name for s in self.sources()]))
+        return obj  # type: ignore[return-value]
+
     def service(self, name: str) -> FeatureService:
         obj = self._objects.get(ObjectKey("feature_service", name))
         if not isinstance(obj, FeatureService):

@@ -26,6 +26,14 @@ def test_unknown_entity_suggests_the_close_one() -> None:
     assert "did you mean 'user'?" in str(err.value)
 
 
+def test_sources_by_name_suggest_the_close_one() -> None:
+    catalog = Catalog.build(news_definitions())
+    assert catalog.source("engagement").name == "engagement"
+    with pytest.raises(NotFoundError, match="no source named 'engagment'") as err:
+        catalog.source("engagment")
+    assert "did you mean 'engagement'?" in str(err.value)
+
+
 def test_duplicate_name_is_refused() -> None:
     with pytest.raises(DefinitionError, match="duplicate name: two different definitions of feature view user_profile@v1"):
         Catalog.build([user_profile(), user_profile(ttl="1d")])
