@@ -7,9 +7,9 @@ stores); each capability lives in its own module.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from skewless.config import CONFIG_FILE, RepoConfig, load_config
 from skewless.definitions.base import Definition
@@ -27,6 +27,20 @@ from skewless.repo import load_definitions
 
 if TYPE_CHECKING:
     from skewless.offline.tables import OfflineTables, WriteResult
+
+
+def convert_table(table: Any, output: str) -> Any:
+    """An Arrow table as pandas (default), Arrow or polars."""
+    if output == "arrow":
+        return table
+    if output == "polars":
+        import polars
+
+        return polars.from_arrow(table)
+    if output == "pandas":
+        return table.to_pandas()
+    raise DefinitionError(f"unknown output {output!r}", hint="use 'pandas', 'arrow' or 'polars'")
+
 
 _VERSIONED = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)@v(\d+)$")
 
@@ -133,6 +147,38 @@ class FeatureStore:
 
         target, key_columns = resolve_write_target(self.registry.snapshot().catalog, source)
         return self.offline_tables.append(target, data, key_columns=key_columns)
+
+    def get_historical_features(
+        self,
+        entity_df: Any,
+        features: Sequence[str] | FeatureService | str,
+        *,
+        full_feature_names: bool = False,
+        output: Literal["pandas", "arrow", "polars"] = "pandas",
+    ) -> Any:
+        """Point-in-time-correct features for each row of ``entity_df``.
+
+        ``entity_df`` holds the join keys, an ``event_timestamp`` (the time each row's features are
+        wanted as of) and anything else, e.g. labels; it comes back with its rows, order and
+        duplicates kept and one column per feature. ``features`` are ``"view:feature"`` names or a
+        feature service. See docs/offline.md for the exact semantics.
+        """
+        from skewless.offline.retrieval import historical_features
+
+        table = historical_features(
+            self.registry.snapshot().catalog,
+            self.offline_tables,
+            self._offline_engine(),
+            entity_df,
+            features,
+            full_feature_names=full_feature_names,
+        )
+        return convert_table(table, output)
+
+    def _offline_engine(self) -> Any:
+        from skewless.offline.duckdb_engine import DuckDBEngine
+
+        return DuckDBEngine()
 
     def close(self) -> None:
         if self._registry is not None:
