@@ -27,6 +27,7 @@ from skewless.repo import load_definitions
 
 if TYPE_CHECKING:
     from skewless.offline.tables import OfflineTables, WriteResult
+    from skewless.offline.training_sets import TrainingSet, TrainingSets
 
 
 def convert_table(table: Any, output: str) -> Any:
@@ -174,6 +175,25 @@ class FeatureStore:
             full_feature_names=full_feature_names,
         )
         return convert_table(table, output)
+
+    @property
+    def training_sets(self) -> TrainingSets:
+        """Create, list, read and rebuild reproducible training sets."""
+        from skewless.offline.training_sets import TrainingSets
+
+        return TrainingSets(self.offline_tables, self.registry, self._offline_engine())
+
+    def create_training_set(
+        self,
+        name: str,
+        entity_df: Any,
+        features: Sequence[str] | FeatureService | str,
+        *,
+        full_feature_names: bool = False,
+        overwrite: bool = False,
+    ) -> TrainingSet:
+        """Compute features for ``entity_df``, store them as a table, and record how to rebuild them exactly."""
+        return self.training_sets.create(name, entity_df, features, full_feature_names=full_feature_names, overwrite=overwrite)
 
     def _offline_engine(self) -> Any:
         from skewless.offline.duckdb_engine import DuckDBEngine

@@ -8,6 +8,7 @@ import pytest
 import redis
 import sqlalchemy as sa
 from redis.cluster import ClusterNode, RedisCluster
+
 from servers import PostgresServer, RedisClusterServer, RedisServer, require_server, start_redis
 
 

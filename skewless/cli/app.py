@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from skewless.cli import apply, init, inspect
+from skewless.cli import apply, init, inspect, offline
 from skewless.cli.common import CliState, print_error
 from skewless.errors import SkewlessError
 
@@ -76,7 +76,7 @@ def _global_options(
     ctx.obj = CliState(repo=repo)
 
 
-_START, _CHANGE, _INSPECT = "Start", "Change the registry", "Inspect the registry"
+_START, _CHANGE, _INSPECT, _DATA = "Start", "Change the registry", "Inspect the registry", "Data"
 app.command("init", rich_help_panel=_START)(init.init)
 app.command("plan", rich_help_panel=_CHANGE)(apply.plan)
 app.command("apply", rich_help_panel=_CHANGE)(apply.apply)
@@ -84,6 +84,8 @@ app.command("delete", rich_help_panel=_CHANGE)(apply.delete)
 app.command("ls", rich_help_panel=_INSPECT)(inspect.ls)
 app.command("describe", rich_help_panel=_INSPECT)(inspect.describe)
 app.command("history", rich_help_panel=_INSPECT)(inspect.history)
+app.command("ingest", rich_help_panel=_DATA)(offline.ingest)
+app.add_typer(offline.training_set_app, name="training-set", rich_help_panel=_DATA)
 
 
 def main() -> None:

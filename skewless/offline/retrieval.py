@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 import pyarrow as pa
@@ -23,15 +23,21 @@ class OfflineEngine(Protocol):
     def historical_features(self, entity_rows: pa.Table, selection: FeatureSelection, sources: dict[str, SourceData]) -> pa.Table: ...
 
 
-def source_data(tables: OfflineTables, selection: FeatureSelection, versions: dict[str, int] | None = None) -> dict[str, SourceData]:
-    """The active files of each source a selection reads, at the latest (or a pinned) version."""
-    data = {}
-    for source in selected_sources(selection):
-        version = (versions or {}).get(source.name)
-        if version is None and tables.version(source.name) is None:
-            continue  # nothing written yet: the engine reads an empty source
-        data[source.name] = SourceData(files=tuple(tables.files(source.name, version)))
-    return data
+def source_versions(tables: OfflineTables, selection: FeatureSelection) -> dict[str, int | None]:
+    """The latest version of each source a selection reads (None: nothing written yet)."""
+    return {source.name: tables.version(source.name) for source in selected_sources(selection)}
+
+
+def source_data(
+    tables: OfflineTables, selection: FeatureSelection, versions: Mapping[str, int | None] | None = None
+) -> dict[str, SourceData]:
+    """The active files of each source a selection reads, at the given versions (default: latest)."""
+    pinned = source_versions(tables, selection) if versions is None else versions
+    return {
+        name: SourceData(files=tuple(tables.files(name, version)))
+        for name, version in pinned.items()
+        if version is not None  # absent sources read as empty
+    }
 
 
 def historical_features(
@@ -42,7 +48,7 @@ def historical_features(
     features: Sequence[str] | FeatureService | str,
     *,
     full_feature_names: bool = False,
-    versions: dict[str, int] | None = None,
+    versions: Mapping[str, int | None] | None = None,
 ) -> pa.Table:
     selection = select_features(catalog, features, full_feature_names=full_feature_names)
     rows = normalize_entity_rows(entity_df, selection)

@@ -41,6 +41,17 @@ class HistoryEntry:
     summary: str
 
 
+@dataclass(frozen=True)
+class Record:
+    """Operational state kept beside the definitions (training sets, watermarks); not versioned."""
+
+    kind: str
+    name: str
+    payload: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+
 class RegistryStore(Protocol):
     """Storage for registry objects; every commit is checked against the revision it was planned on."""
 
@@ -61,6 +72,16 @@ class RegistryStore(Protocol):
 
     def history(self, project: str, *, limit: int = 20) -> list[HistoryEntry]:
         """The latest commits, newest first."""
+        ...
+
+    def put_record(self, project: str, kind: str, name: str, payload: dict[str, Any]) -> Record:
+        """Create or replace a record; records do not move the revision."""
+        ...
+
+    def get_record(self, project: str, kind: str, name: str) -> Record | None: ...
+
+    def list_records(self, project: str, kind: str) -> list[Record]:
+        """Records of one kind, by name."""
         ...
 
     def close(self) -> None: ...

@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 from skewless.definitions.catalog import ObjectKey
 from skewless.errors import RegistryError, RevisionConflictError
-from skewless.registry.protocol import HistoryEntry, ObjectChange, StoredObject, StoredRegistry
+from skewless.registry.protocol import HistoryEntry, ObjectChange, Record, StoredObject, StoredRegistry
 
 _metadata = sa.MetaData()
 _projects = sa.Table(
@@ -50,6 +50,17 @@ _history = sa.Table(
     sa.Column("revision", sa.BigInteger, primary_key=True),
     sa.Column("committed_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("summary", sa.Text, nullable=False),
+)
+
+_records = sa.Table(
+    "skewless_records",
+    _metadata,
+    sa.Column("project", sa.String(200), primary_key=True),
+    sa.Column("kind", sa.String(40), primary_key=True),
+    sa.Column("name", sa.String(200), primary_key=True),
+    sa.Column("payload", sa.Text, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
 )
 
 
@@ -179,6 +190,47 @@ class SqlRegistryStore:
             )
         return [HistoryEntry(r["revision"], _utc(r["committed_at"]), r["summary"]) for r in rows]
 
+    def put_record(self, project: str, kind: str, name: str, payload: dict[str, Any]) -> Record:
+        now = datetime.now(UTC)
+        text = json.dumps(payload, sort_keys=True)
+        where = sa.and_(_records.c.project == project, _records.c.kind == kind, _records.c.name == name)
+        for attempt in range(2):
+            try:
+                with self._engine.connect() as conn:
+                    conn.info["immediate"] = True
+                    with conn.begin():
+                        if conn.execute(_records.update().where(where).values(payload=text, updated_at=now)).rowcount == 0:
+                            conn.execute(
+                                _records.insert().values(
+                                    project=project, kind=kind, name=name, payload=text, created_at=now, updated_at=now
+                                )
+                            )
+                break
+            except IntegrityError:
+                if attempt:  # a concurrent first write of the same record: the update path wins now
+                    raise
+        record = self.get_record(project, kind, name)
+        assert record is not None  # written just above
+        return record
+
+    def get_record(self, project: str, kind: str, name: str) -> Record | None:
+        with self._read() as conn:
+            row = (
+                conn.execute(sa.select(_records).where(_records.c.project == project, _records.c.kind == kind, _records.c.name == name))
+                .mappings()
+                .first()
+            )
+        return None if row is None else _record(row)
+
+    def list_records(self, project: str, kind: str) -> list[Record]:
+        with self._read() as conn:
+            rows = (
+                conn.execute(sa.select(_records).where(_records.c.project == project, _records.c.kind == kind).order_by(_records.c.name))
+                .mappings()
+                .all()
+            )
+        return [_record(r) for r in rows]
+
     def _read(self) -> Any:
         try:
             return self._engine.connect()
@@ -203,6 +255,10 @@ def _serialize_sqlite_writers(engine: Engine) -> None:
     @sa.event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.info.pop("immediate", False) else "BEGIN")
+
+
+def _record(row: Any) -> Record:
+    return Record(row["kind"], row["name"], json.loads(row["payload"]), _utc(row["created_at"]), _utc(row["updated_at"]))
 
 
 def _utc(value: datetime) -> datetime:

@@ -1,6 +1,6 @@
 import pytest
-from factories import context_source, news_definitions, night_view, user_entity, user_profile
 
+from factories import context_source, news_definitions, night_view, user_entity, user_profile
 from skewless import Entity, FeatureService, Field, Float64, Int64, on_demand_feature_view
 from skewless.definitions.catalog import Catalog
 from skewless.definitions.reference import FeatureRef

@@ -1,6 +1,6 @@
 import pytest
-from factories import article_popularity, engagement_source, profile_source, user_entity, user_profile
 
+from factories import article_popularity, engagement_source, profile_source, user_entity, user_profile
 from skewless import Aggregation, BatchSource, Entity, FeatureView, Field, Float64, Int64, Ratio, String
 from skewless.definitions.feature_view import FeatureViewProjection
 from skewless.errors import DefinitionError

@@ -17,8 +17,8 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
-from factories import article_popularity, context_source, engagement_source, user_profile
 
+from factories import article_popularity, context_source, engagement_source, user_profile
 from skewless import FeatureStore, Field, String
 from skewless.errors import DataValidationError, DefinitionError, NotFoundError, OfflineStoreError
 from skewless.offline import ingest_file

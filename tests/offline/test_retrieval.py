@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from factories import news_definitions
 
+from factories import news_definitions
 from skewless import FeatureStore
 from skewless.errors import InvalidRequestError, NotFoundError
 

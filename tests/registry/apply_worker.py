@@ -9,7 +9,6 @@ import sys
 import time
 
 from factories import user_profile
-
 from skewless.registry.registry import Registry
 from skewless.registry.sql import SqlRegistryStore
 

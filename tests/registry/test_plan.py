@@ -3,8 +3,8 @@
 from typing import Any
 
 import pytest
-from factories import article_popularity, engagement_source, news_definitions, profile_source, user_entity, user_profile
 
+from factories import article_popularity, engagement_source, news_definitions, profile_source, user_entity, user_profile
 from skewless import Aggregation, BatchSource, Entity, FeatureService, Field, Float64, Int64, String
 from skewless.definitions.catalog import Catalog, ObjectKey
 from skewless.errors import DefinitionError, IncompatibleChangeError, NotFoundError
@@ -158,7 +158,6 @@ def test_entity_key_changes_are_refused() -> None:
 
 def test_on_demand_code_change_warns() -> None:
     from factories import context_source, night_view
-
     from skewless import on_demand_feature_view
 
     @on_demand_feature_view(sources=[context_source()], schema=[Field(name="is_night", dtype=night_view().schema[0].dtype)])

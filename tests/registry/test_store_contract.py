@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from factories import news_definitions, user_profile
 
+from factories import news_definitions, user_profile
 from skewless.definitions.catalog import ObjectKey
 from skewless.errors import RevisionConflictError
 from skewless.registry.protocol import ObjectChange
@@ -101,3 +101,16 @@ def test_registry_snapshot_is_reused_until_the_revision_moves(store: SqlRegistry
     assert registry.snapshot() is first
     Registry(store, project).apply([user_profile(ttl="1d")], mode="upsert")
     assert registry.snapshot().revision == 2
+
+
+def test_records_are_kept_beside_the_definitions(store: SqlRegistryStore, project: str) -> None:
+    assert store.get_record(project, "training_set", "clicks") is None
+    first = store.put_record(project, "training_set", "clicks", {"rows": 10, "versions": {"events": 3}})
+    assert first.payload == {"rows": 10, "versions": {"events": 3}}
+    second = store.put_record(project, "training_set", "clicks", {"rows": 11})
+    assert second.created_at == first.created_at and second.updated_at >= first.updated_at
+    store.put_record(project, "training_set", "a_set", {"rows": 1})
+    store.put_record(project, "watermark", "clicks", {"until": 5})
+    assert [r.name for r in store.list_records(project, "training_set")] == ["a_set", "clicks"]
+    assert store.get_record(project, "training_set", "clicks").payload == {"rows": 11}  # type: ignore[union-attr]
+    assert store.revision(project) == 0  # records are not definitions: the revision stays

@@ -4,7 +4,6 @@ import threading
 import time
 
 from factories import news_definitions, user_profile
-
 from skewless.registry.registry import Registry, RegistrySnapshot
 from skewless.registry.sql import SqlRegistryStore
 from skewless.registry.watch import RegistryWatcher
