@@ -25,6 +25,9 @@ log() { printf 'setup: %s\n' "$*" >&2; }
 # /usr/sbin/policy-rc.d usually stops apt from starting them at all.)
 # ---------------------------------------------------------------------------
 OS_PACKAGES=(postgresql redis-server)
+# A Java runtime (17+) for the Spark offline engine's tests; any java on PATH
+# will do, so the package is only added when there is none.
+JAVA_PACKAGE=default-jre-headless
 
 is_installed() {
     dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q '^install ok installed$'
@@ -34,7 +37,7 @@ install_os_packages() {
     if ! command -v apt-get >/dev/null 2>&1; then
         # Not Debian-like: don't fail here, the test fixtures explain exactly
         # which binary is missing when they need it.
-        log "apt-get not found; install PostgreSQL and Redis yourself (${OS_PACKAGES[*]})"
+        log "apt-get not found; install PostgreSQL, Redis and a Java 17+ runtime yourself (${OS_PACKAGES[*]} $JAVA_PACKAGE)"
         return 0
     fi
 
@@ -43,6 +46,7 @@ install_os_packages() {
     for pkg in "${OS_PACKAGES[@]}"; do
         is_installed "$pkg" || missing+=("$pkg")
     done
+    command -v java >/dev/null 2>&1 || missing+=("$JAVA_PACKAGE")
     if [ "${#missing[@]}" -eq 0 ]; then
         return 0
     fi

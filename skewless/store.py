@@ -196,6 +196,11 @@ class FeatureStore:
         return self.training_sets.create(name, entity_df, features, full_feature_names=full_feature_names, overwrite=overwrite)
 
     def _offline_engine(self) -> Any:
+        """The engine ``offline_store.engine`` names: DuckDB in-process, or Spark (``skewless[spark]``)."""
+        if self.config.offline_store.engine == "spark":
+            from skewless.offline.spark_engine import SparkEngine
+
+            return SparkEngine()  # raises ConfigError naming the extra when pyspark is missing
         from skewless.offline.duckdb_engine import DuckDBEngine
 
         return DuckDBEngine()

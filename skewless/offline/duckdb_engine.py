@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Final
 
 import duckdb
 import pyarrow as pa
@@ -14,6 +15,8 @@ from skewless.definitions.types import DType, Timestamp
 from skewless.offline.entity_rows import TIMESTAMP_COLUMN
 from skewless.offline.pit import point_in_time_sql, q, selected_sources, source_relation_sql
 from skewless.transform.on_demand import apply_on_demand
+
+ROW_COLUMN: Final = "__row"
 
 
 @dataclass(frozen=True)
@@ -41,20 +44,29 @@ class DuckDBEngine:
 
     def historical_features(self, entity_rows: pa.Table, selection: FeatureSelection, sources: Mapping[str, SourceData]) -> pa.Table:
         """``entity_rows`` plus one column per selected feature (internal names), in row order."""
+        rows = entity_rows.append_column(ROW_COLUMN, pa.array(range(entity_rows.num_rows), type=pa.int64()))
+        features = self.view_features(rows, selection, sources)
+        result = entity_rows
+        for name in features.column_names[1:]:
+            result = result.append_column(name, features.column(name))
+        return on_demand_features(result, selection)
+
+    def view_features(self, rows: pa.Table, selection: FeatureSelection, sources: Mapping[str, SourceData]) -> pa.Table:
+        """``__row`` and the feature columns of ``selection.views`` for ``rows``, ordered by ``__row``.
+
+        ``rows`` holds the join keys, ``event_timestamp`` and ``__row`` (any unique integer
+        per row); ``sources`` every source the views read (an absent one reads as empty). The
+        Spark engine runs this on each of its buckets, so both engines execute the same SQL.
+        """
         con = self._connect()
         try:
-            rows = entity_rows.append_column("__row", pa.array(range(entity_rows.num_rows), type=pa.int64()))
             con.register("__entity_input", rows)
             con.execute(f"CREATE TEMP VIEW __entity AS SELECT *, epoch_us({q(TIMESTAMP_COLUMN)}) AS __ts FROM __entity_input")
             relations = {source.name: self._source(con, source, sources.get(source.name)) for source in selected_sources(selection)}
             sql = point_in_time_sql(selection, entity="__entity", sources=relations)
-            features = con.sql(sql).to_arrow_table()
+            return con.sql(sql).to_arrow_table()
         finally:
             con.close()
-        result = entity_rows
-        for name in features.column_names[1:]:
-            result = result.append_column(name, features.column(name))
-        return self._on_demand(result, selection)
 
     @staticmethod
     def _source(con: duckdb.DuckDBPyConnection, source: BatchSource | StreamSource, data: SourceData | None) -> str:
@@ -66,20 +78,23 @@ class DuckDBEngine:
             files = ", ".join("'" + f.replace("'", "''") + "'" for f in data.files)
             return source_relation_sql(source, f"read_parquet([{files}], union_by_name = true)")
         # No data yet: an empty relation of the right shape, so features come out as empty values.
-        empty = pa.table(
-            {**{c: pa.array([], type=t.to_arrow()) for c, t in source.columns.items()}, "_write_seq": pa.array([], pa.int64())}
-        )
-        con.register(name, empty)
+        con.register(name, empty_source(source))
         return source_relation_sql(source, name)
 
-    @staticmethod
-    def _on_demand(table: pa.Table, selection: FeatureSelection) -> pa.Table:
-        for odfv in selection.on_demand:
-            inputs: dict[str, tuple[pa.ChunkedArray, DType]] = {TIMESTAMP_COLUMN: (table.column(TIMESTAMP_COLUMN), Timestamp)}
-            for source in odfv.view.request_sources:
-                inputs.update({f.name: (table.column(f.name), f.dtype) for f in source.schema})
-            inputs.update({i.name: (table.column(i.internal), i.dtype) for i in odfv.inputs})
-            outputs = apply_on_demand(odfv.view, inputs, rows=table.num_rows, features=odfv.features)
-            for feature, column in outputs.items():
-                table = table.append_column(odfv.column(feature), column)
-        return table
+
+def empty_source(source: BatchSource | StreamSource) -> pa.Table:
+    """A source's columns and ``_write_seq``, with no rows."""
+    return pa.table({**{c: pa.array([], type=t.to_arrow()) for c, t in source.columns.items()}, "_write_seq": pa.array([], pa.int64())})
+
+
+def on_demand_features(table: pa.Table, selection: FeatureSelection) -> pa.Table:
+    """``table`` (entity rows and view features, internal names) plus the on-demand feature columns."""
+    for odfv in selection.on_demand:
+        inputs: dict[str, tuple[pa.ChunkedArray, DType]] = {TIMESTAMP_COLUMN: (table.column(TIMESTAMP_COLUMN), Timestamp)}
+        for source in odfv.view.request_sources:
+            inputs.update({f.name: (table.column(f.name), f.dtype) for f in source.schema})
+        inputs.update({i.name: (table.column(i.internal), i.dtype) for i in odfv.inputs})
+        outputs = apply_on_demand(odfv.view, inputs, rows=table.num_rows, features=odfv.features)
+        for feature, column in outputs.items():
+            table = table.append_column(odfv.column(feature), column)
+    return table

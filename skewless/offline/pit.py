@@ -118,7 +118,7 @@ def _aggregation_cte(view_selection: ViewSelection, entity: str, relation: str) 
         else f"SELECT * FROM {relation} src"
     )
     events = (
-        f"SELECT {key_list}, __ts, __seq, {', '.join(q(c) for c in columns)}, NULL::BIGINT AS __row\n"
+        f"SELECT {key_list}, __ts, __seq, {', '.join(f'{q(c)} AS {_value(c)}' for c in columns)}, NULL::BIGINT AS __row\n"
         f"  FROM ({dedup}) ev\n"
         f"  WHERE {not_null}\n"
         f"    AND __ts < (SELECT max(__ts) FROM {entity})\n"
@@ -127,7 +127,7 @@ def _aggregation_cte(view_selection: ViewSelection, entity: str, relation: str) 
     )
     labels = (
         f"SELECT {key_list}, __ts, NULL::BIGINT AS __seq, "
-        + ", ".join(f"NULL AS {q(c)}" for c in columns)
+        + ", ".join(f"NULL AS {_value(c)}" for c in columns)
         + f", __row FROM {entity} WHERE {not_null} AND __ts IS NOT NULL"
     )
     frames = {(o.window_seconds, o.hop_seconds) for o in (outputs[f] for f in computed)}
@@ -159,8 +159,13 @@ def _aggregation_cte(view_selection: ViewSelection, entity: str, relation: str) 
     return sql, project
 
 
+def _value(column: str) -> str:
+    """Aggregated values travel under their own name: a join key may be aggregated too."""
+    return q(f"__v_{column}")
+
+
 def _window_aggregate(output: AggregationOutput) -> str:
-    column, frame = q(output.column), f"w_{output.window_seconds}_{output.hop_seconds}"
+    column, frame = _value(output.column), f"w_{output.window_seconds}_{output.hop_seconds}"
     if output.function == "count":
         return f"count({column}) OVER {frame}"
     if output.function == "sum":

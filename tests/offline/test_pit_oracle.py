@@ -262,3 +262,30 @@ def test_empty_sources_give_empty_window_values(rows: int) -> None:
         assert result.column("engagement_v1__clicks_count_1h").to_pylist() == [0]
         assert result.column("engagement_v1__clicks_last_n_1h").to_pylist() == [[]]
         assert result.column("profile_v1__score").to_pylist() == [None]
+
+
+def test_a_join_key_can_be_aggregated() -> None:
+    article = Entity(name="article", join_keys=["article_id"], dtype=Int64)
+    source = StreamSource(name="views", schema=[Field(name="article_id", dtype=Int64), Field(name="user_id", dtype=Int64)])
+    view = FeatureView(
+        name="article_views",
+        entities=[article],
+        source=source,
+        aggregations=[Aggregation("article_id", "count", windows=["1h"]), Aggregation("user_id", "last", windows=["1h"])],
+    )
+    events = pa.table(
+        {
+            "article_id": pa.array([7, 7, 8], pa.int64()),
+            "user_id": pa.array([1, 2, 3], pa.int64()),
+            "event_timestamp": to_ts([BASE, BASE + US, BASE]),
+            "_write_seq": pa.array([0, 1, 2], pa.int64()),
+        }
+    )
+    entity = pa.table({"article_id": pa.array([7, 9], pa.int64()), "event_timestamp": to_ts([BASE + 60 * US] * 2)})
+    result = DuckDBEngine().historical_features(
+        entity,
+        select_features(Catalog.build([view]), ["article_views:article_id_count_1h", "article_views:user_id_last_1h"]),
+        {"views": SourceData(table=events)},
+    )
+    assert result.column("article_views_v1__article_id_count_1h").to_pylist() == [2, 0]  # label rows never count themselves
+    assert result.column("article_views_v1__user_id_last_1h").to_pylist() == [2, None]
