@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Final
 
@@ -51,6 +51,34 @@ class DuckDBEngine:
             result = result.append_column(name, features.column(name))
         return on_demand_features(result, selection)
 
+    def stream_historical_features(
+        self,
+        entity_rows: pa.Table,
+        selection: FeatureSelection,
+        sources: Mapping[str, SourceData],
+        *,
+        finish: Callable[[pa.Table], pa.Table],
+        batch_rows: int = 1_000_000,
+    ) -> Iterator[pa.RecordBatch]:
+        """Like :meth:`historical_features`, batch by batch, so a result larger than memory can go
+        straight to a table: DuckDB streams the joined rows in ``__row`` order, and each batch gets
+        its slice of the caller's columns, its on-demand features and ``finish`` (naming, types)."""
+        rows = entity_rows.append_column(ROW_COLUMN, pa.array(range(entity_rows.num_rows), type=pa.int64()))
+        con = self._connect()
+        try:
+            sql = self._prepare(con, rows, selection, sources)
+            reader = con.sql(sql).to_arrow_reader(batch_rows)
+            for batch in reader:
+                if batch.num_rows == 0:
+                    continue
+                first = batch.column(0)[0].as_py()
+                part = entity_rows.slice(first, batch.num_rows)
+                for index, name in enumerate(batch.schema.names[1:], start=1):
+                    part = part.append_column(name, batch.column(index))
+                yield from finish(on_demand_features(part, selection)).to_batches()
+        finally:
+            con.close()
+
     def view_features(self, rows: pa.Table, selection: FeatureSelection, sources: Mapping[str, SourceData]) -> pa.Table:
         """``__row`` and the feature columns of ``selection.views`` for ``rows``, ordered by ``__row``.
 
@@ -60,13 +88,18 @@ class DuckDBEngine:
         """
         con = self._connect()
         try:
-            con.register("__entity_input", rows)
-            con.execute(f"CREATE TEMP VIEW __entity AS SELECT *, epoch_us({q(TIMESTAMP_COLUMN)}) AS __ts FROM __entity_input")
-            relations = {source.name: self._source(con, source, sources.get(source.name)) for source in selected_sources(selection)}
-            sql = point_in_time_sql(selection, entity="__entity", sources=relations)
-            return con.sql(sql).to_arrow_table()
+            return con.sql(self._prepare(con, rows, selection, sources)).to_arrow_table()
         finally:
             con.close()
+
+    def _prepare(
+        self, con: duckdb.DuckDBPyConnection, rows: pa.Table, selection: FeatureSelection, sources: Mapping[str, SourceData]
+    ) -> str:
+        """Register the entity rows and sources on ``con``; return the point-in-time query."""
+        con.register("__entity_input", rows)
+        con.execute(f"CREATE TEMP VIEW __entity AS SELECT *, epoch_us({q(TIMESTAMP_COLUMN)}) AS __ts FROM __entity_input")
+        relations = {source.name: self._source(con, source, sources.get(source.name)) for source in selected_sources(selection)}
+        return point_in_time_sql(selection, entity="__entity", sources=relations)
 
     @staticmethod
     def _source(con: duckdb.DuckDBPyConnection, source: BatchSource | StreamSource, data: SourceData | None) -> str:

@@ -8,8 +8,9 @@ since, even late rows with old timestamps, and definitions changed since, cannot
 
 from __future__ import annotations
 
+import itertools
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -72,12 +73,15 @@ class TrainingSets:
         selection = select_features(catalog, features, full_feature_names=full_feature_names)
         rows = normalize_entity_rows(entity_df, selection)
         versions = source_versions(self.tables, selection)
-        result = finish(
-            self.engine.historical_features(rows, selection, source_data(self.tables, selection, versions)), selection, rows.column_names
-        )
+        data = source_data(self.tables, selection, versions)
         path = _path(self.tables, name)
-        _write_ordered(path / "entities", rows, overwrite=overwrite)
-        _write_ordered(path / "data", result, overwrite=overwrite)
+        _write_ordered(path / "entities", rows.to_batches(), overwrite=overwrite)
+        stream = getattr(self.engine, "stream_historical_features", None)
+        if stream is not None:  # large results go straight to the table, batch by batch
+            batches = stream(rows, selection, data, finish=lambda t: finish(t, selection, rows.column_names))
+        else:
+            batches = finish(self.engine.historical_features(rows, selection, data), selection, rows.column_names).to_batches()
+        result_rows = _write_ordered(path / "data", batches, overwrite=overwrite)
         used = collect([v.view for v in selection.views] + [o.view for o in selection.on_demand], [])
         times = rows.column(TIMESTAMP_COLUMN)
         record = {
@@ -87,7 +91,7 @@ class TrainingSets:
             "source_versions": versions,
             "entity_rows_version": DeltaTable(str(path / "entities")).version(),
             "time_range": [_iso(pc.min(times).as_py()), _iso(pc.max(times).as_py())],
-            "rows": result.num_rows,
+            "rows": result_rows,
             "registry_revision": self.registry.snapshot().revision,
             "created_at": datetime.now(UTC).isoformat(),
         }
@@ -116,11 +120,25 @@ class TrainingSets:
         return finish(computed, selection, rows.column_names)
 
 
-def _write_ordered(path: Path, table: pa.Table, *, overwrite: bool) -> None:
-    """Delta tables do not keep row order across files: store it."""
-    storable = table.append_column(_ROW, pa.array(range(table.num_rows), pa.int64()))
-    columns = [pc.cast(c, pa.list_(c.type.value_type)) if pa.types.is_fixed_size_list(c.type) else c for c in storable.columns]
-    write_deltalake(str(path), pa.Table.from_arrays(columns, names=storable.column_names), mode="overwrite" if overwrite else "error")
+def _write_ordered(path: Path, batches: Iterable[pa.RecordBatch], *, overwrite: bool) -> int:
+    """Write batches as one Delta commit, storing the row order (Delta keeps none across files)."""
+    written = 0
+
+    def storable() -> Iterator[pa.RecordBatch]:
+        nonlocal written
+        for batch in batches:
+            columns = [pc.cast(c, pa.list_(c.type.value_type)) if pa.types.is_fixed_size_list(c.type) else c for c in batch.columns]
+            columns.append(pa.array(range(written, written + batch.num_rows), pa.int64()))
+            written += batch.num_rows
+            yield pa.RecordBatch.from_arrays(columns, names=[*batch.schema.names, _ROW])
+
+    stream = storable()
+    first = next(stream, None)
+    if first is None:
+        raise OfflineStoreError("a training set needs at least one entity row", hint="pass a non-empty entity_df")
+    reader = pa.RecordBatchReader.from_batches(first.schema, itertools.chain([first], stream))
+    write_deltalake(str(path), reader, mode="overwrite" if overwrite else "error")
+    return written
 
 
 def _read_ordered(path: Path, *, version: int | None = None) -> pa.Table:

@@ -6,11 +6,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from factories import news_definitions
 from skewless import FeatureStore
+from skewless.definitions.selection import select_features
 from skewless.errors import InvalidRequestError, NotFoundError
+from skewless.offline.duckdb_engine import DuckDBEngine
+from skewless.offline.entity_rows import normalize_entity_rows
+from skewless.offline.retrieval import finish, source_data
 
 T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 
@@ -122,3 +127,24 @@ def test_bad_timestamps(store: FeatureStore) -> None:
         )
     with pytest.raises(InvalidRequestError, match="not a timestamp"):
         store.get_historical_features(pd.DataFrame({"user_id": [1], "event_timestamp": ["yesterday"]}), ["user_profile:age"])
+
+
+def test_streaming_in_small_batches_equals_the_whole_result(store: FeatureStore) -> None:
+    entity_df = pd.DataFrame(
+        {
+            "user_id": [1, 2, 3, 1, 2, 1, 1],
+            "article_id": [100] * 7,
+            "local_hour": [1, 2, 3, 4, 5, 6, 7],
+            "event_timestamp": [T0 - timedelta(minutes=m) for m in (0, 1, 2, 3, 4, 60, 0)],
+        }
+    )
+    selection = select_features(store.registry.snapshot().catalog, ["user_profile:age", "article_popularity:ctr_10m", "is_night:is_night"])
+    rows = normalize_entity_rows(entity_df, selection)
+    data = source_data(store.offline_tables, selection)
+    engine = DuckDBEngine()
+    whole = finish(engine.historical_features(rows, selection, data), selection, rows.column_names)
+    batches = list(
+        engine.stream_historical_features(rows, selection, data, finish=lambda t: finish(t, selection, rows.column_names), batch_rows=3)
+    )
+    assert len(batches) >= 3
+    assert pa.Table.from_batches(batches).equals(whole)
