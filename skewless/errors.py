@@ -10,8 +10,10 @@ SkewlessError                    anything Skewless refuses or cannot do
 │   ├── IncompatibleChangeError  a change that needs a new version of the view
 │   ├── RevisionConflictError    another writer committed first (apply retries these)
 │   └── NotFoundError            no object with that name (or version) is registered
-└── OfflineStoreError            the offline store refused or failed a read, write or maintenance
-    └── DataValidationError      rows do not match their source's schema; nothing was written
+├── OfflineStoreError            the offline store refused or failed a read, write or maintenance
+│   └── DataValidationError      rows do not match their source's schema; nothing was written
+└── OnlineStoreError             the online store refused or failed an operation
+    └── OnlineStoreUnavailableError  it did not answer in time or refused the connection
 ```
 
 Every error carries an optional ``hint``: the concrete thing to change. This module imports
@@ -87,3 +89,11 @@ class DataValidationError(OfflineStoreError):
         self.problems = problems
         self.invalid_rows = invalid_rows
         self.columns = dict(columns or {})
+
+
+class OnlineStoreError(SkewlessError):
+    """The online store refused or failed an operation."""
+
+
+class OnlineStoreUnavailableError(OnlineStoreError):
+    """The online store did not answer within its timeout, or refused the connection."""

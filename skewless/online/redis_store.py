@@ -1,0 +1,84 @@
+"""Online stores on Redis: standalone (one MGET per read) and Redis Cluster (one round trip per node)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import redis
+from redis.cluster import ClusterNode, RedisCluster
+
+from skewless.errors import OnlineStoreUnavailableError
+
+
+class RedisOnlineStore:
+    def __init__(self, url: str, *, timeout_seconds: float = 0.05) -> None:
+        self.client = redis.Redis.from_url(url, socket_timeout=timeout_seconds, socket_connect_timeout=timeout_seconds)
+
+    def get_many(self, keys: Sequence[bytes]) -> list[bytes | None]:
+        if not keys:
+            return []
+        try:
+            values: list[bytes | None] = self.client.mget(keys)  # type: ignore[assignment]
+            return values
+        except redis.RedisError as exc:
+            raise OnlineStoreUnavailableError(f"redis read failed: {exc}") from exc
+
+    def put_many(self, items: Sequence[tuple[bytes, bytes]], *, ttl_seconds: int | None = None) -> None:
+        try:
+            pipe = self.client.pipeline(transaction=False)
+            for key, value in items:
+                pipe.set(key, value, ex=ttl_seconds)
+            pipe.execute()
+        except redis.RedisError as exc:
+            raise OnlineStoreUnavailableError(f"redis write failed: {exc}") from exc
+
+    def delete_many(self, keys: Sequence[bytes]) -> None:
+        if keys:
+            self.client.delete(*keys)
+
+    def close(self) -> None:
+        self.client.close()
+
+
+class RedisClusterOnlineStore:
+    """Keys spread over the cluster's slots; a read pipelines GETs, which redis-py groups per node."""
+
+    def __init__(self, addresses: Sequence[str], *, timeout_seconds: float = 0.05) -> None:
+        nodes = [ClusterNode(host, int(port)) for host, port in (a.rsplit(":", 1) for a in addresses)]  # type: ignore[no-untyped-call]
+        self.client: Any = RedisCluster(
+            startup_nodes=nodes,
+            socket_timeout=timeout_seconds,
+            socket_connect_timeout=timeout_seconds,
+            require_full_coverage=False,
+            cluster_error_retry_attempts=2,
+        )
+
+    def get_many(self, keys: Sequence[bytes]) -> list[bytes | None]:
+        if not keys:
+            return []
+        try:
+            pipe = self.client.pipeline(transaction=False)
+            for key in keys:
+                pipe.get(key)
+            return list(pipe.execute())
+        except redis.RedisError as exc:
+            raise OnlineStoreUnavailableError(f"redis cluster read failed: {exc}") from exc
+
+    def put_many(self, items: Sequence[tuple[bytes, bytes]], *, ttl_seconds: int | None = None) -> None:
+        try:
+            pipe = self.client.pipeline(transaction=False)
+            for key, value in items:
+                pipe.set(key, value, ex=ttl_seconds)
+            pipe.execute()
+        except redis.RedisError as exc:
+            raise OnlineStoreUnavailableError(f"redis cluster write failed: {exc}") from exc
+
+    def delete_many(self, keys: Sequence[bytes]) -> None:
+        pipe = self.client.pipeline(transaction=False)
+        for key in keys:
+            pipe.delete(key)
+        pipe.execute()
+
+    def close(self) -> None:
+        self.client.close()

@@ -1,0 +1,71 @@
+"""The OnlineStore contract, run against every backend: embedded (LMDB), Redis, Redis Cluster."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from skewless.online.embedded import EmbeddedOnlineStore
+from skewless.online.protocol import OnlineStore
+from skewless.online.redis_store import RedisClusterOnlineStore, RedisOnlineStore
+
+BACKENDS = ["embedded", "redis", "redis-cluster"]
+
+
+@pytest.fixture(params=BACKENDS)
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[OnlineStore]:
+    if request.param == "embedded":
+        backend: OnlineStore = EmbeddedOnlineStore(tmp_path / "online")
+    elif request.param == "redis":
+        backend = RedisOnlineStore(request.getfixturevalue("redis_server").url, timeout_seconds=2)
+    else:
+        cluster = request.getfixturevalue("redis_cluster")
+        backend = RedisClusterOnlineStore([f"{h}:{p}" for h, p in cluster.startup_nodes], timeout_seconds=2)
+    yield backend
+    backend.close()
+
+
+@pytest.fixture
+def prefix() -> bytes:
+    return f"test:{uuid.uuid4().hex[:8]}:".encode()  # servers are shared by the session
+
+
+def test_missing_keys_read_as_none(store: OnlineStore, prefix: bytes) -> None:
+    assert store.get_many([prefix + b"a", prefix + b"b"]) == [None, None]
+    assert store.get_many([]) == []
+
+
+def test_many_keys_round_trip_in_order(store: OnlineStore, prefix: bytes) -> None:
+    items = [(prefix + str(i).encode(), bytes([i % 256]) * (i + 1)) for i in range(200)]
+    store.put_many(items)
+    keys = [k for k, _ in items]
+    wanted = [*keys[::-1], prefix + b"absent", *keys[:3]]
+    expected = {k: v for k, v in items}
+    assert store.get_many(wanted) == [expected.get(k) for k in wanted]
+
+
+def test_binary_values_and_overwrite(store: OnlineStore, prefix: bytes) -> None:
+    value = bytes(range(256)) * 40  # 10 KB, every byte value
+    store.put_many([(prefix + b"k", value)])
+    store.put_many([(prefix + b"k", value[::-1])])
+    assert store.get_many([prefix + b"k"]) == [value[::-1]]
+
+
+def test_delete(store: OnlineStore, prefix: bytes) -> None:
+    store.put_many([(prefix + b"x", b"1"), (prefix + b"y", b"2")])
+    store.delete_many([prefix + b"x"])
+    assert store.get_many([prefix + b"x", prefix + b"y"]) == [None, b"2"]
+
+
+def test_values_expire_after_their_ttl(store: OnlineStore, prefix: bytes) -> None:
+    store.put_many([(prefix + b"short", b"v")], ttl_seconds=1)
+    store.put_many([(prefix + b"long", b"v")], ttl_seconds=3600)
+    assert store.get_many([prefix + b"short"]) == [b"v"]
+    deadline = time.monotonic() + 5
+    while store.get_many([prefix + b"short"]) != [None] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert store.get_many([prefix + b"short", prefix + b"long"]) == [None, b"v"]
