@@ -7,7 +7,8 @@ stores); each capability lives in its own module.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -28,6 +29,9 @@ from skewless.repo import load_definitions
 if TYPE_CHECKING:
     from skewless.offline.tables import OfflineTables, WriteResult
     from skewless.offline.training_sets import TrainingSet, TrainingSets
+    from skewless.online.client import OnlineFeatures
+    from skewless.online.materialize import MaterializeResult
+    from skewless.online.retrieval import OnlineResponse
 
 
 def convert_table(table: Any, output: str) -> Any:
@@ -58,6 +62,7 @@ class FeatureStore:
         self.config = config if config is not None else load_config(self.repo_path / CONFIG_FILE)
         self._registry: Registry | None = None
         self._offline_tables: OfflineTables | None = None
+        self._online: OnlineFeatures | None = None
 
     @property
     def project(self) -> str:
@@ -195,6 +200,72 @@ class FeatureStore:
         """Compute features for ``entity_df``, store them as a table, and record how to rebuild them exactly."""
         return self.training_sets.create(name, entity_df, features, full_feature_names=full_feature_names, overwrite=overwrite)
 
+    # -- online store ----------------------------------------------------------------------------
+
+    @property
+    def online(self) -> OnlineFeatures:
+        """Online retrieval over the configured online store (embedded by default)."""
+        if self._online is None:
+            from skewless.online.client import OnlineFeatures, open_online_store
+
+            store = open_online_store(self.config.online_store, repo_path=self.repo_path, timeout_ms=self.config.serving.store_timeout_ms)
+            self._online = OnlineFeatures(self.registry, store, refresh_seconds=self.config.registry.poll_interval_seconds)
+        return self._online
+
+    def get_online_features(
+        self,
+        features: Sequence[str] | FeatureService | str,
+        entity_rows: Sequence[Mapping[str, Any]] | Mapping[str, Sequence[Any]],
+        request_context: Mapping[str, Any] | None = None,
+        *,
+        full_feature_names: bool = False,
+    ) -> OnlineResponse:
+        """Latest feature values for entity rows, e.g. one user and 50 candidate articles:
+
+        >>> store.get_online_features("ranker", [{"user_id": 7, "article_id": a} for a in slate],  # doctest: +SKIP
+        ...                           request_context={"device": "ios"}).to_dict()
+        """
+        return self.online.get(features, entity_rows, request_context, full_feature_names=full_feature_names)
+
+    def materialize(
+        self, start: datetime, end: datetime, *, views: Sequence[str] | None = None, progress: bool = True
+    ) -> list[MaterializeResult]:
+        """Load the online store with the latest values from ``[start, end)`` of the offline store."""
+        from skewless.online.materialize import to_us
+
+        return self._materialize(lambda view: to_us(start), to_us(end), views, progress)
+
+    def materialize_incremental(
+        self, end: datetime | None = None, *, views: Sequence[str] | None = None, progress: bool = True
+    ) -> list[MaterializeResult]:
+        """Materialize each view from where its last run ended (its watermark) up to ``end`` (now)."""
+        from skewless.online.materialize import to_us, watermark_us
+
+        end_us = to_us(end or datetime.now(UTC))
+        return self._materialize(lambda view: watermark_us(self.registry, view) or 0, end_us, views, progress)
+
+    def _materialize(self, start_of: Any, end_us: int, views: Sequence[str] | None, progress: bool) -> list[MaterializeResult]:
+        from rich.progress import Progress
+
+        from skewless.online.materialize import materialize_view, online_views
+
+        catalog = self.registry.snapshot().catalog
+        with Progress(disable=not progress) as bar:
+            return [
+                materialize_view(
+                    view,
+                    project=self.project,
+                    catalog=catalog,
+                    tables=self.offline_tables,
+                    online=self.online.store,
+                    registry=self.registry,
+                    start_us=start_of(view),
+                    end_us=end_us,
+                    progress=bar,
+                )
+                for view in online_views(catalog, views)
+            ]
+
     def _offline_engine(self) -> Any:
         """The engine ``offline_store.engine`` names: DuckDB in-process, or Spark (``skewless[spark]``)."""
         if self.config.offline_store.engine == "spark":
@@ -206,6 +277,9 @@ class FeatureStore:
         return DuckDBEngine()
 
     def close(self) -> None:
+        if self._online is not None:
+            self._online.store.close()
+            self._online = None
         if self._registry is not None:
             self._registry.store.close()
             self._registry = None

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
 import duckdb
 import pyarrow as pa
 
+from skewless.definitions.feature_view import FeatureView
 from skewless.definitions.selection import FeatureSelection
 from skewless.definitions.source import BatchSource, StreamSource
 from skewless.definitions.types import DType, Timestamp
@@ -76,6 +77,37 @@ class DuckDBEngine:
                 for index, name in enumerate(batch.schema.names[1:], start=1):
                     part = part.append_column(name, batch.column(index))
                 yield from finish(on_demand_features(part, selection)).to_batches()
+        finally:
+            con.close()
+
+    def latest_rows(
+        self, view: FeatureView, files: Sequence[str], *, start_us: int, end_us: int, batch_rows: int
+    ) -> Iterator[pa.RecordBatch]:
+        """The latest row per key of a snapshot view with event time in ``[start, end)``, ties
+        broken as in training sets; columns: the join keys, the features and ``__ts``."""
+        con = self._connect()
+        try:
+            relation = self._source(con, view.source, SourceData(files=tuple(files)))
+            keys = ", ".join(q(k) for k in view.join_keys)
+            columns = ", ".join(q(c) for c in (*view.join_keys, *view.feature_names))
+            sql = (
+                f"SELECT {columns}, __ts FROM ({relation}) src WHERE __ts >= {int(start_us)} AND __ts < {int(end_us)} "
+                f"QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY __ts DESC, __created DESC NULLS LAST, __seq DESC) = 1"
+            )
+            yield from con.sql(sql).to_arrow_reader(batch_rows)
+        finally:
+            con.close()
+
+    def distinct_keys(self, view: FeatureView, files: Sequence[str], *, start_us: int, end_us: int) -> pa.Table:
+        """The key values with events in ``[start, end)``."""
+        con = self._connect()
+        try:
+            relation = self._source(con, view.source, SourceData(files=tuple(files)))
+            keys = ", ".join(q(k) for k in view.join_keys)
+            not_null = " AND ".join(f"{q(k)} IS NOT NULL" for k in view.join_keys)
+            return con.sql(
+                f"SELECT DISTINCT {keys} FROM ({relation}) src WHERE __ts >= {int(start_us)} AND __ts < {int(end_us)} AND {not_null}"
+            ).to_arrow_table()
         finally:
             con.close()
 
