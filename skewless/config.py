@@ -82,11 +82,19 @@ OnlineStoreConfig = Annotated[
 
 
 class ServingConfig(_Config):
+    """``skewless serve``. Reads wait at most ``store_timeout_ms``; a store that failed is retried after
+    ``store_retry_ms``. The cache serves rows read less than ``cache_staleness_ms`` ago (0: off), and,
+    while the store is unavailable, rows read less than ``cache_fallback_ms`` ago with status CACHED."""
+
     host: str = "127.0.0.1"
     port: int = Field(default=6566, ge=1, le=65535)
     workers: int = Field(default=1, ge=1)
     store_timeout_ms: int = Field(default=50, ge=1)
+    store_retry_ms: int = Field(default=500, ge=1)
     cache_staleness_ms: int = Field(default=0, ge=0)
+    cache_fallback_ms: int = Field(default=0, ge=0)
+    cache_max_entries: int = Field(default=100_000, ge=1)
+    max_rows: int = Field(default=1000, ge=1)
 
 
 class RepoConfig(_Config):

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from skewless.cli import apply, init, inspect, offline
+from skewless.cli import apply, init, inspect, offline, serve
 from skewless.cli.common import CliState, print_error
 from skewless.errors import SkewlessError
 
@@ -77,6 +77,7 @@ def _global_options(
 
 
 _START, _CHANGE, _INSPECT, _DATA = "Start", "Change the registry", "Inspect the registry", "Data"
+_SERVE = "Serve"
 app.command("init", rich_help_panel=_START)(init.init)
 app.command("plan", rich_help_panel=_CHANGE)(apply.plan)
 app.command("apply", rich_help_panel=_CHANGE)(apply.apply)
@@ -86,6 +87,7 @@ app.command("describe", rich_help_panel=_INSPECT)(inspect.describe)
 app.command("history", rich_help_panel=_INSPECT)(inspect.history)
 app.command("ingest", rich_help_panel=_DATA)(offline.ingest)
 app.add_typer(offline.training_set_app, name="training-set", rich_help_panel=_DATA)
+app.command("serve", rich_help_panel=_SERVE)(serve.serve)
 
 
 def main() -> None:

@@ -14,7 +14,8 @@ from skewless.definitions.selection import FeatureSelection
 from skewless.definitions.source import BatchSource, StreamSource
 from skewless.definitions.types import DType, Timestamp
 from skewless.offline.entity_rows import TIMESTAMP_COLUMN
-from skewless.offline.pit import point_in_time_sql, q, selected_sources, source_relation_sql
+from skewless.offline.pit import point_in_time_sql, selected_sources, source_relation_sql
+from skewless.offline.sql_text import q
 from skewless.transform.on_demand import apply_on_demand
 
 ROW_COLUMN: Final = "__row"

@@ -1,0 +1,121 @@
+"""The ASGI app: ``create_app(FeatureStore(...))``, or ``app_from_env`` for server worker processes.
+
+Errors are turned into responses in one place: a :class:`SkewlessError` by the status table of
+:mod:`skewless.serving.errors`, Starlette's own (unknown path, wrong method) with the same body.
+Anything else is a bug: a 500, logged with its traceback, and counted.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Final
+
+import orjson
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from skewless.config import EmbeddedOnlineStoreConfig
+from skewless.errors import SkewlessError
+from skewless.serving.errors import error_body, status_of
+from skewless.serving.feast_format import JSON
+from skewless.serving.metrics import Metrics
+from skewless.serving.routes import ROUTES
+from skewless.serving.service import FeatureServer
+from skewless.store import FeatureStore
+
+REPO_ENV: Final = "SKEWLESS_REPO"
+log = logging.getLogger(__name__)
+
+
+def create_app(store: FeatureStore, *, owns_store: bool = False) -> Starlette:
+    """The feature server of ``store``; the lifespan starts and stops the registry watcher.
+
+    ``owns_store``: close the store at shutdown (the app opened it).
+    """
+    from skewless import __version__
+
+    metrics = Metrics()
+    server = FeatureServer(
+        store.registry,
+        store.online.store,
+        store.config.serving,
+        metrics=metrics,
+        threaded_reads=not isinstance(store.config.online_store, EmbeddedOnlineStoreConfig),
+        poll_interval_seconds=store.config.registry.poll_interval_seconds,
+        version=__version__,
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        server.start()
+        try:
+            yield
+        finally:
+            server.stop()
+            if owns_store:
+                store.close()
+
+    app = Starlette(
+        routes=ROUTES,
+        middleware=[Middleware(CountResponses, metrics=metrics)],
+        exception_handlers={SkewlessError: _skewless_error, HTTPException: _http_error},
+        lifespan=lifespan,
+    )
+    app.state.server = server
+    return app
+
+
+def app_from_env() -> Starlette:
+    """The app of the repo named by ``$SKEWLESS_REPO`` (what ``skewless serve`` starts in each worker)."""
+    return create_app(FeatureStore(os.environ.get(REPO_ENV, ".")), owns_store=True)
+
+
+async def _skewless_error(request: Request, exc: Exception) -> Response:
+    if not isinstance(exc, SkewlessError):  # registered for SkewlessError only
+        raise exc
+    return Response(orjson.dumps(error_body(exc)), status_code=status_of(exc), media_type=JSON)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    if not isinstance(exc, HTTPException):  # registered for HTTPException only
+        raise exc
+    body = {"error": "HTTPError", "message": f"{request.method} {request.url.path}: {exc.detail}", "hint": None}
+    if exc.status_code == 405:
+        body["hint"] = f"allowed: {exc.headers.get('Allow') if exc.headers else 'see /openapi.json'}"
+    elif exc.status_code == 404:
+        body["hint"] = "the endpoints are listed in /openapi.json"
+    return Response(orjson.dumps(body), status_code=exc.status_code, headers=exc.headers, media_type=JSON)
+
+
+class CountResponses:
+    """Counts every response by path and status, including the 500 of an unhandled error."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status: list[int] = []
+
+        async def counting_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status.append(message["status"])
+                self.metrics.response(scope["path"], message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, counting_send)
+        except Exception:
+            if not status:
+                self.metrics.response(scope["path"], 500)
+            raise

@@ -1,0 +1,90 @@
+"""An online store that answers within the store timeout, and is left alone for a while once it fails.
+
+Two things keep a slow or dead store from slowing every request down:
+
+- a deadline: a remote store's read runs on a small thread pool and is abandoned after
+  ``timeout_seconds`` (the backend's own socket timeout can be exceeded by client retries);
+- a circuit breaker: after a failure the store is not called for ``retry_seconds``; reads fail
+  at once (and are answered from the cache or with ``STORE_UNAVAILABLE`` statuses). The first
+  read after that tries the store again, so recovery needs no restart.
+
+The embedded store (memory-mapped, in-process) cannot hang, so it is called directly.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+
+from skewless.errors import OnlineStoreUnavailableError
+from skewless.online.protocol import OnlineStore
+
+log = logging.getLogger(__name__)
+READ_THREADS = 4
+
+
+class GuardedStore:
+    def __init__(
+        self,
+        store: OnlineStore,
+        *,
+        timeout_seconds: float,
+        retry_seconds: float,
+        threaded: bool,
+        on_error: Callable[[str], None] = lambda reason: None,
+    ) -> None:
+        self.store = store
+        self.timeout_seconds = timeout_seconds
+        self.retry_seconds = retry_seconds
+        self.on_error = on_error
+        self._executor = ThreadPoolExecutor(READ_THREADS, thread_name_prefix="skewless-store") if threaded else None
+        self._down_until = 0.0
+        self._reason = ""
+
+    @property
+    def available(self) -> bool:
+        """False while the breaker is open (the store failed less than ``retry_seconds`` ago)."""
+        return self._down_until == 0.0 or time.monotonic() >= self._down_until
+
+    def get_many(self, keys: Sequence[bytes]) -> list[bytes | None]:
+        if self._down_until and time.monotonic() < self._down_until:
+            raise OnlineStoreUnavailableError(f"the online store is unavailable ({self._reason}); retrying soon")
+        try:
+            if self._executor is None:
+                values = self.store.get_many(keys)
+            else:
+                values = self._executor.submit(self.store.get_many, keys).result(timeout=self.timeout_seconds)
+        except FutureTimeout:
+            self._trip("timeout", f"no answer within {self.timeout_seconds * 1000:.0f} ms")
+            raise OnlineStoreUnavailableError(f"the online store did not answer within {self.timeout_seconds * 1000:.0f} ms") from None
+        except OnlineStoreUnavailableError as exc:
+            self._trip("unavailable", exc.message)
+            raise
+        except Exception as exc:  # a backend bug or an unexpected client error: degrade, and log it
+            log.exception("online store read failed")
+            self._trip("error", f"{type(exc).__name__}: {exc}")
+            raise OnlineStoreUnavailableError(f"the online store failed: {exc}") from exc
+        if self._down_until:
+            log.warning("online store is back")
+            self._down_until = 0.0
+        return values
+
+    def _trip(self, kind: str, reason: str) -> None:
+        if not self._down_until:
+            log.warning("online store failed (%s); not calling it for %.0f ms", reason, self.retry_seconds * 1000)
+        self._reason = reason
+        self._down_until = time.monotonic() + self.retry_seconds
+        self.on_error(kind)
+
+    def put_many(self, items: Sequence[tuple[bytes, bytes]], *, ttl_seconds: int | None = None) -> None:
+        self.store.put_many(items, ttl_seconds=ttl_seconds)
+
+    def delete_many(self, keys: Sequence[bytes]) -> None:
+        self.store.delete_many(keys)
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,70 @@
+"""The HTTP endpoints. Each is a few lines: parse, call the :class:`FeatureServer`, encode.
+
+The read runs on the event loop: an embedded read is a few µs of mapped memory, and a remote one
+is bounded by the store timeout (see :mod:`skewless.serving.guard`); handing every request to a
+thread would cost more than it saves. Throughput comes from worker processes.
+"""
+
+from __future__ import annotations
+
+import time
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from skewless.serving import feast_format
+from skewless.serving.feast_format import JSON, MSGPACK, SlateTooLargeError, encode_json, encode_msgpack, parse_request, response_format
+from skewless.serving.metrics import CONTENT_TYPE
+from skewless.serving.service import FeatureServer
+
+
+def _server(request: Request) -> FeatureServer:
+    server: FeatureServer = request.app.state.server
+    return server
+
+
+async def get_online_features(request: Request) -> Response:
+    started = time.perf_counter()
+    server = _server(request)
+    media_type = response_format(request.query_params.get("format"), request.headers.get("accept"))
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > feast_format.MAX_BODY_BYTES:
+        raise SlateTooLargeError(f"the request body has {declared} bytes, more than the limit of {feast_format.MAX_BODY_BYTES}")
+    parsed = parse_request(await request.body(), max_rows=server.config.max_rows)
+    served, response = server.read(parsed)
+    join_keys = served.plan.selection.join_keys
+    content = encode_msgpack(response, join_keys, served.dtypes) if media_type == MSGPACK else encode_json(response, join_keys)
+    served.latency.observe(time.perf_counter() - started)
+    return Response(content, media_type=media_type)
+
+
+async def health(request: Request) -> Response:
+    return Response(b'{"status":"ok"}', media_type=JSON)
+
+
+async def ready(request: Request) -> Response:
+    server = _server(request)
+    problem = server.ready()
+    if problem is not None:
+        body = {"error": "NotReady", "message": problem, "hint": None}
+        return Response(orjson.dumps(body), status_code=503, media_type=JSON)
+    return Response(orjson.dumps({"status": "ready", "revision": server.revision}), media_type=JSON)
+
+
+async def metrics(request: Request) -> Response:
+    return Response(_server(request).metrics.exposition(), media_type=CONTENT_TYPE)
+
+
+async def openapi(request: Request) -> Response:
+    return Response(orjson.dumps(_server(request).openapi()), media_type=JSON)
+
+
+ROUTES = [
+    Route("/get-online-features", get_online_features, methods=["POST"]),
+    Route("/health", health, methods=["GET"]),
+    Route("/ready", ready, methods=["GET"]),
+    Route("/metrics", metrics, methods=["GET"]),
+    Route("/openapi.json", openapi, methods=["GET"]),
+]
