@@ -6,6 +6,8 @@ SkewlessError                    anything Skewless refuses or cannot do
 ├── DefinitionError              a feature definition is invalid (duration, type, reference, ...)
 ├── RepoLoadError                a feature repo's Python files could not be imported
 ├── InvalidRequestError          a retrieval's entity rows or request values are malformed
+│   ├── MalformedRequestError    an HTTP body is not JSON or not shaped like the request
+│   └── RequestTooLargeError     an HTTP body is larger than the server accepts
 ├── RegistryError                the registry refused or failed an operation
 │   ├── IncompatibleChangeError  a change that needs a new version of the view
 │   ├── RevisionConflictError    another writer committed first (apply retries these)
@@ -46,6 +48,14 @@ class RepoLoadError(SkewlessError):
 
 class InvalidRequestError(SkewlessError):
     """Entity rows or request values given to a retrieval are missing, mistyped or malformed."""
+
+
+class MalformedRequestError(InvalidRequestError):
+    """The body is not JSON, or not shaped like the request it is sent as."""
+
+
+class RequestTooLargeError(InvalidRequestError):
+    """The request body is larger than the server accepts."""
 
 
 class RegistryError(SkewlessError):

@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 from redis.cluster import ClusterNode, RedisCluster
 
 from skewless.errors import OnlineStoreUnavailableError
@@ -13,7 +15,10 @@ from skewless.errors import OnlineStoreUnavailableError
 
 class RedisOnlineStore:
     def __init__(self, url: str, *, timeout_seconds: float = 0.05) -> None:
-        self.client = redis.Redis.from_url(url, socket_timeout=timeout_seconds, socket_connect_timeout=timeout_seconds)
+        # No client-side retries: the store timeout must bound a read (redis-py retries 3 times by default).
+        self.client = redis.Redis.from_url(
+            url, socket_timeout=timeout_seconds, socket_connect_timeout=timeout_seconds, retry=Retry(NoBackoff(), 0)
+        )
 
     def get_many(self, keys: Sequence[bytes]) -> list[bytes | None]:
         if not keys:

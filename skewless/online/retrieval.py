@@ -168,5 +168,5 @@ def _context(plan: ReadPlan, rows: dict[str, list[Any]], request_context: Mappin
 def _arrow(values: list[Any], dtype: DType, name: str) -> pa.Array:
     try:
         return pa.array([list(v) if hasattr(v, "tolist") and not dtype.is_scalar else v for v in values], type=dtype.to_arrow())
-    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError) as exc:
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError) as exc:
         raise InvalidRequestError(f"value of {name!r} is not a {dtype}: {exc}") from None

@@ -16,17 +16,18 @@ from skewless.errors import (
     ConfigError,
     DefinitionError,
     InvalidRequestError,
+    MalformedRequestError,
     NotFoundError,
     OnlineStoreError,
     OnlineStoreUnavailableError,
     RegistryError,
+    RequestTooLargeError,
     SkewlessError,
 )
-from skewless.serving.feast_format import MalformedRequestError, SlateTooLargeError
 
 STATUS_BY_ERROR: Final[dict[type[SkewlessError], int]] = {
     MalformedRequestError: 400,  # the body is not JSON or not the request's shape; an unknown ?format=
-    SlateTooLargeError: 413,  # more rows than serving.max_rows, or a body too large
+    RequestTooLargeError: 413,  # a body over the size limit (too many rows is a 422)
     InvalidRequestError: 422,  # well-formed, but a key is missing, mistyped or unknown
     DefinitionError: 400,  # a malformed feature reference, no features, a name collision
     NotFoundError: 404,  # no such feature view, feature or service

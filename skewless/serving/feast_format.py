@@ -32,7 +32,7 @@ import numpy as np
 import orjson
 
 from skewless.definitions.types import DType, Embedding
-from skewless.errors import InvalidRequestError
+from skewless.errors import InvalidRequestError, MalformedRequestError, RequestTooLargeError
 from skewless.online.retrieval import OnlineResponse
 
 JSON: Final = "application/json"
@@ -41,14 +41,6 @@ MAX_BODY_BYTES: Final = 8 << 20
 FIELDS: Final = ("features", "feature_service", "entities", "full_feature_names", "request_context")
 EPOCH: Final = "1970-01-01T00:00:00Z"
 EXAMPLE: Final = '{"features": ["view:feature"], "entities": {"user_id": [1, 2]}}'
-
-
-class MalformedRequestError(InvalidRequestError):
-    """The body is not JSON, or not shaped like a ``/get-online-features`` request."""
-
-
-class SlateTooLargeError(InvalidRequestError):
-    """More entity rows (or body bytes) than one request may carry."""
 
 
 @dataclass(frozen=True)
@@ -67,7 +59,7 @@ class FeatureRequest:
 def parse_request(body: bytes, *, max_rows: int) -> FeatureRequest:
     """Check the shape of a request body; every error names the field at fault."""
     if len(body) > MAX_BODY_BYTES:
-        raise SlateTooLargeError(f"the request body has {len(body)} bytes, more than the limit of {MAX_BODY_BYTES}")
+        raise RequestTooLargeError(f"the request body has {len(body)} bytes, more than the limit of {MAX_BODY_BYTES}")
     if not body.strip():
         raise MalformedRequestError("the request body is empty", hint=f"send JSON such as {EXAMPLE}")
     try:
@@ -106,7 +98,7 @@ def parse_request(body: bytes, *, max_rows: int) -> FeatureRequest:
         raise MalformedRequestError(f"entity columns have different lengths: {detail}", hint="give one value per row in every column")
     rows = max(lengths.values(), default=0)
     if rows > max_rows:
-        raise SlateTooLargeError(
+        raise InvalidRequestError(
             f"the request has {rows} rows, more than the limit of {max_rows} rows per request",
             hint="split the slate into several requests, or raise serving.max_rows in skewless.yaml",
         )
@@ -137,9 +129,12 @@ def encode_json(response: OnlineResponse, join_keys: Iterable[str]) -> bytes:
     results: list[dict[str, Any]] = []
     names = _key_columns(response, join_keys, results, EPOCH)
     memo: dict[int, str] = {}
+    last: tuple[list[int | None], list[str]] = ([], [])
     for name in response.feature_names:
-        times = [EPOCH if t is None else memo.get(t) or _iso(t, memo) for t in response.event_timestamps[name]]
-        results.append({"values": response.values[name], "statuses": response.statuses[name], "event_timestamps": times})
+        times = response.event_timestamps[name]
+        if times != last[0]:  # the features of one view share their rows' times: convert them once
+            last = (times, [EPOCH if t is None else memo.get(t) or _iso(t, memo) for t in times])
+        results.append({"values": response.values[name], "statuses": response.statuses[name], "event_timestamps": last[1]})
     return orjson.dumps({"metadata": {"feature_names": names}, "results": results}, option=orjson.OPT_SERIALIZE_NUMPY)
 
 

@@ -14,8 +14,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from skewless.errors import RequestTooLargeError
 from skewless.serving import feast_format
-from skewless.serving.feast_format import JSON, MSGPACK, SlateTooLargeError, encode_json, encode_msgpack, parse_request, response_format
+from skewless.serving.feast_format import JSON, MSGPACK, encode_json, encode_msgpack, parse_request, response_format
 from skewless.serving.metrics import CONTENT_TYPE
 from skewless.serving.service import FeatureServer
 
@@ -31,7 +32,7 @@ async def get_online_features(request: Request) -> Response:
     media_type = response_format(request.query_params.get("format"), request.headers.get("accept"))
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > feast_format.MAX_BODY_BYTES:
-        raise SlateTooLargeError(f"the request body has {declared} bytes, more than the limit of {feast_format.MAX_BODY_BYTES}")
+        raise RequestTooLargeError(f"the request body has {declared} bytes, more than the limit of {feast_format.MAX_BODY_BYTES}")
     parsed = parse_request(await request.body(), max_rows=server.config.max_rows)
     served, response = server.read(parsed)
     join_keys = served.plan.selection.join_keys

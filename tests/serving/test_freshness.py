@@ -1,0 +1,89 @@
+"""What a running server sees change: cached rows after their staleness, definitions without a restart."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from serving.repo import NOW
+from starlette.testclient import TestClient
+
+from factories import user_profile
+from skewless import FeatureStore, Field, Int64
+from skewless.definitions.feature_view import FeatureView
+from skewless.online.materialize import to_us
+from skewless.online.read_plan import codec_for
+from skewless.serving.cache import RowCache
+
+Serve = Callable[..., tuple[FeatureStore, TestClient]]
+
+
+def read(client: TestClient, features: list[str], entities: dict[str, list[Any]]) -> dict[str, dict[str, list[Any]]]:
+    response = client.post("/get-online-features", json={"features": features, "entities": entities})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    return dict(zip(body["metadata"]["feature_names"], body["results"], strict=True))
+
+
+def rewrite_clicks(store: FeatureStore, article: int, clicks: int) -> None:
+    """Write a new row for one article straight into the online store, as a stream worker would."""
+    view = store.get_feature_view("article_popularity")
+    assert isinstance(view, FeatureView)
+    prefix, codec = codec_for(store.project, view)
+    values = [clicks if name == "clicked_count_10m" else None for name in view.feature_names]
+    store.online.store.put_many([(prefix + str(article).encode(), codec.encode(to_us(NOW), values))])
+
+
+def test_a_changed_value_is_seen_once_the_staleness_has_passed(serve: Serve) -> None:
+    staleness = 0.3
+    store, client = serve(serving={"cache_staleness_ms": int(staleness * 1000)})
+    features, articles = ["article_popularity:clicked_count_10m"], {"article_id": [100, 200]}
+    first_read = time.monotonic()
+    assert read(client, features, articles)["clicked_count_10m"]["values"] == [3, 1]
+    rewrite_clicks(store, 100, 42)
+    cached = read(client, features, articles)["clicked_count_10m"]["values"]
+    if time.monotonic() - first_read < staleness:  # (a very slow machine may already be past it)
+        assert cached == [3, 1], "a value read less than the staleness ago must come from the cache"
+    time.sleep(max(0.0, first_read + staleness + 0.05 - time.monotonic()))
+    assert read(client, features, articles)["clicked_count_10m"]["values"] == [42, 1]
+    metrics = client.get("/metrics").text
+    assert "skewless_cache_hits_total 2.0" in metrics or cached != [3, 1]
+    assert "skewless_cache_misses_total 4.0" in metrics or cached != [3, 1]
+
+
+def test_without_a_cache_every_read_sees_the_store(serve: Serve) -> None:
+    store, client = serve()
+    features, articles = ["article_popularity:clicked_count_10m"], {"article_id": [100]}
+    assert read(client, features, articles)["clicked_count_10m"]["values"] == [3]
+    rewrite_clicks(store, 100, 7)
+    assert read(client, features, articles)["clicked_count_10m"]["values"] == [7]
+
+
+def test_the_cache_keeps_at_most_max_entries_least_recently_used_first() -> None:
+    cache = RowCache(max_entries=2, staleness_seconds=10, fallback_seconds=0)
+    cache.put(b"a", b"1", 100.0)
+    cache.put(b"b", b"2", 100.0)
+    assert cache.get(b"a", 95.0) == (100.0, b"1")  # a is now the most recent
+    cache.put(b"c", None, 101.0)  # evicts b
+    assert len(cache) == 2 and cache.get(b"b", 0.0) is None and cache.get(b"c", 0.0) == (101.0, None)
+    assert cache.get(b"a", 100.5) is None  # read before the asked time: too stale
+
+
+def test_definitions_applied_after_start_are_served_without_a_restart(serve: Serve) -> None:
+    store, client = serve()
+    request = {"features": ["user_age:age"], "entities": {"user_id": [1, 2]}}
+    assert client.post("/get-online-features", json=request).status_code == 404
+    store.apply([user_profile(name="user_age", schema=[Field(name="age", dtype=Int64)])])
+    store.materialize(datetime(2020, 1, 1, tzinfo=UTC), NOW, views=["user_age"], progress=False)
+    deadline = time.monotonic() + 10
+    while (response := client.post("/get-online-features", json=request)).status_code == 404 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert response.status_code == 200, response.text
+    result = response.json()["results"][1]
+    assert result["values"] == [31, 40] and result["statuses"] == ["PRESENT", "PRESENT"]
+    # The OpenAPI document follows the registry too.
+    assert (
+        "user_age:age" in client.get("/openapi.json").json()["components"]["schemas"]["Request"]["properties"]["features"]["items"]["enum"]
+    )
