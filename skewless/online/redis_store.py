@@ -7,8 +7,8 @@ from typing import Any
 
 import redis
 from redis.backoff import NoBackoff
-from redis.retry import Retry
 from redis.cluster import ClusterNode, RedisCluster
+from redis.retry import Retry
 
 from skewless.errors import OnlineStoreUnavailableError
 
