@@ -56,7 +56,7 @@ class RedisClusterOnlineStore:
             socket_timeout=timeout_seconds,
             socket_connect_timeout=timeout_seconds,
             require_full_coverage=False,
-            cluster_error_retry_attempts=2,
+            retry=Retry(NoBackoff(), 1),  # one retry follows the new topology after a failover
         )
 
     def get_many(self, keys: Sequence[bytes]) -> list[bytes | None]:
