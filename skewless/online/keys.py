@@ -7,7 +7,7 @@ parallel, rather than pinning a whole view to one node.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 _SEPARATOR = "\x1f"  # unit separator: cannot appear in an integer and is rare in string keys
 
@@ -21,3 +21,10 @@ def entity_key(prefix: bytes, values: Sequence[object]) -> bytes:
     if len(values) == 1:
         return prefix + str(values[0]).encode()
     return prefix + _SEPARATOR.join(str(v) for v in values).encode()
+
+
+def entity_keys(prefix: bytes, join_keys: Sequence[str], columns: Mapping[str, Sequence[object]]) -> list[bytes]:
+    """The keys of many entities, from columns of join key values (one per row)."""
+    if len(join_keys) == 1:
+        return [prefix + str(v).encode() for v in columns[join_keys[0]]]
+    return [prefix + _SEPARATOR.join(map(str, values)).encode() for values in zip(*(columns[k] for k in join_keys), strict=True)]

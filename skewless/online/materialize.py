@@ -22,6 +22,7 @@ from skewless.definitions.selection import select_features
 from skewless.offline.duckdb_engine import DuckDBEngine
 from skewless.offline.retrieval import source_data
 from skewless.offline.tables import OfflineTables
+from skewless.online.keys import entity_keys
 from skewless.online.protocol import OnlineStore
 from skewless.online.read_plan import codec_for
 from skewless.registry.registry import Registry
@@ -63,13 +64,8 @@ def materialize_view(
     for batch in batches:
         columns = batch.to_pydict()
         times = columns["__ts"]
-        items = [
-            (
-                prefix + "\x1f".join(str(columns[k][i]) for k in keys).encode(),
-                codec.encode(times[i], [columns[f][i] for f in features]),
-            )
-            for i in range(batch.num_rows)
-        ]
+        values = zip(*(columns[f] for f in features), strict=True)
+        items = [(key, codec.encode(ts, row)) for key, ts, row in zip(entity_keys(prefix, keys, columns), times, values, strict=True)]
         online.put_many(items, ttl_seconds=view.ttl_seconds)
         written += len(items)
         if progress is not None and task is not None:

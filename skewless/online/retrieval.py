@@ -16,6 +16,7 @@ import pyarrow as pa
 from skewless.definitions.types import DType, Int64, String, Timestamp
 from skewless.errors import InvalidRequestError, OnlineStoreUnavailableError
 from skewless.online.codec import RowCodec
+from skewless.online.keys import entity_keys
 from skewless.online.protocol import OnlineStore
 from skewless.online.read_plan import ReadPlan
 from skewless.transform.on_demand import apply_on_demand
@@ -76,7 +77,7 @@ def read_online(
 ) -> OnlineResponse:
     count = len(next(iter(rows.values()))) if rows else 0
     internal: dict[str, Column] = {}
-    keys_per_view = [_entity_keys(view.prefix, view.join_keys, rows, count, plan.selection.join_keys) for view in plan.views]
+    keys_per_view = [_entity_keys(view.prefix, view.join_keys, rows, plan.selection.join_keys) for view in plan.views]
     distinct = list(dict.fromkeys(k for keys in keys_per_view for k in keys))
     try:
         raw = dict(zip(distinct, store.get_many(distinct), strict=True))
@@ -129,16 +130,12 @@ def _decode(codec: RowCodec, raw: bytes | None) -> tuple[int, list[Any]] | None:
     return None if raw is None else codec.decode(raw)
 
 
-def _entity_keys(
-    prefix: bytes, join_keys: tuple[str, ...], rows: dict[str, list[Any]], count: int, types: Mapping[str, DType]
-) -> list[bytes]:
+def _entity_keys(prefix: bytes, join_keys: tuple[str, ...], rows: dict[str, list[Any]], types: Mapping[str, DType]) -> list[bytes]:
     for key in join_keys:
         if key not in rows:
             raise InvalidRequestError(f"missing join key {key!r}", hint=f"send {key!r} with each entity row")
         _check_key_values(key, rows[key], types[key])
-    if len(join_keys) == 1:
-        return [prefix + str(v).encode() for v in rows[join_keys[0]]]
-    return [prefix + "\x1f".join(str(rows[k][i]) for k in join_keys).encode() for i in range(count)]
+    return entity_keys(prefix, join_keys, rows)
 
 
 def _check_key_values(name: str, values: list[Any], dtype: DType) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from skewless.online.keys import entity_key
+from skewless.online.keys import entity_keys
 from skewless.online.read_plan import ReadPlan
 from skewless.online.retrieval import CACHED, NOT_FOUND, NULL_VALUE, PRESENT, UNAVAILABLE, OnlineResponse
 
@@ -26,11 +26,10 @@ def mark_degraded(
     output_of = {o.internal: o.name for o in plan.selection.outputs}
     marks_of: dict[str, list[str | None]] = {}  # internal column -> per row: None, CACHED or UNAVAILABLE
     for view in plan.views:
-        columns = [rows[k] for k in view.join_keys]
-        marks: list[str | None] = []
-        for i in range(count):
-            key = entity_key(view.prefix, [c[i] for c in columns])
-            marks.append(UNAVAILABLE if key in unavailable else CACHED if key in cached else None)
+        marks: list[str | None] = [
+            UNAVAILABLE if key in unavailable else CACHED if key in cached else None
+            for key in entity_keys(view.prefix, view.join_keys, rows)
+        ]
         for feature in view.selection.features:
             marks_of[view.selection.column(feature)] = marks
     for internal, marks in marks_of.items():
