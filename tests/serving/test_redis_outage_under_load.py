@@ -117,7 +117,7 @@ def test_outage_under_load(tmp_path: Path, redis: RedisServer) -> None:
     down = [r for r in results if r[3] == "down"]
     assert down and all(set(s) == {"STORE_UNAVAILABLE"} for _, _, s, _ in down)
     slowest_down = max(latency for latency, *_ in down)
-    assert slowest_down < TIMEOUT_MS / 1000 + 0.25, slowest_down  # bounded by the store timeout, plus HTTP
+    assert slowest_down < TIMEOUT_MS / 1000 + 1.0, slowest_down  # the store timeout, plus HTTP and a busy CI box
     assert all(set(s) == {"PRESENT"} for _, _, s, phase in results if phase == "before")
     after = [s for _, _, s, phase in results if phase == "after"]
     assert after[-1] == ["PRESENT"] * 3  # recovered, same server process
