@@ -25,6 +25,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 import msgpack
@@ -176,11 +177,16 @@ def _iso(us: int, memo: dict[int, str]) -> str:
 
 
 def _msgpack_default(value: Any) -> Any:
+    if isinstance(value, datetime):  # Timestamp feature values: µs since the epoch, like event times
+        return (value - _UTC_EPOCH) // timedelta(microseconds=1)
     if isinstance(value, np.ndarray):
         return value.tolist()
     if isinstance(value, np.generic):
         return value.item()
     raise TypeError(f"cannot encode {type(value).__name__} as msgpack")
+
+
+_UTC_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _kind(value: Any) -> str:

@@ -1,4 +1,5 @@
 import math
+from datetime import UTC, datetime
 
 import numpy as np
 
@@ -20,7 +21,8 @@ FEATURES = [
 
 def test_round_trip_with_nulls_and_embeddings() -> None:
     codec = RowCodec("v", 1, FEATURES)
-    values = [2**40, 0.125, 1.5, "FR", True, ["sport", "tech"], 1_700_000_000_000_000, [0.5, -1.0, 3.25, 0.0]]
+    published = datetime(2026, 3, 1, 12, 30, 0, 123456, tzinfo=UTC)
+    values = [2**40, 0.125, 1.5, "FR", True, ["sport", "tech"], published, [0.5, -1.0, 3.25, 0.0]]
     ts, decoded = codec.decode(codec.encode(123, values))  # type: ignore[misc]
     assert ts == 123
     assert decoded[:7] == values[:7]
