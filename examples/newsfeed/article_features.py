@@ -18,11 +18,15 @@ article_popularity = FeatureView(
     description="Views, clicks and CTR over the last 10 minutes and hour (fresh within a second).",
     entities=[article],
     source=engagement_events,
+    # Named article_* so a service can read them beside the user's clicks_1h without renaming.
     aggregations=[
-        Aggregation("clicked", "count", windows=["10m", "1h"], name="views_{window}"),
-        Aggregation("clicked", "sum", windows=["10m", "1h"], name="clicks_{window}"),
-        Aggregation("shared", "sum", windows=["1h"], name="shares_{window}"),
+        Aggregation("clicked", "count", windows=["10m", "1h"], name="article_views_{window}"),
+        Aggregation("clicked", "sum", windows=["10m", "1h"], name="article_clicks_{window}"),
+        Aggregation("shared", "sum", windows=["1h"], name="article_shares_{window}"),
     ],
-    ratios=[Ratio("ctr_10m", "clicks_10m", "views_10m"), Ratio("ctr_1h", "clicks_1h", "views_1h")],
+    ratios=[
+        Ratio("article_ctr_10m", "article_clicks_10m", "article_views_10m"),
+        Ratio("article_ctr_1h", "article_clicks_1h", "article_views_1h"),
+    ],
     owner="feed-ranking@news.example",
 )

@@ -87,20 +87,18 @@ def read_online(
         raw, available = {}, False
     for view, keys in zip(plan.views, keys_per_view, strict=True):
         decoded = {k: _decode(view.codec, raw.get(k)) for k in dict.fromkeys(keys)}
-        columns: dict[str, Column] = {f: ([], [], []) for f in view.selection.features}
-        for key in keys:
-            row = decoded[key]
-            stale = row is not None and view.ttl_us is not None and now_us - row[0] > view.ttl_us
-            for feature, position in zip(view.selection.features, view.positions, strict=True):
-                if row is None:
-                    _put(columns[feature], None, NOT_FOUND if available else UNAVAILABLE, None)
-                elif stale:
-                    _put(columns[feature], None, OUTSIDE_MAX_AGE, row[0])
-                else:
-                    value = row[1][position]
-                    _put(columns[feature], value, PRESENT if value is not None else NULL_VALUE, row[0])
-        for feature, column in columns.items():
-            internal[view.selection.column(feature)] = column
+        missing = NOT_FOUND if available else UNAVAILABLE
+        ttl = view.ttl_us
+        # Per row once: its stored values if fresh, else None, and the status a missing value gets.
+        fresh = [r if r is not None and (ttl is None or now_us - r[0] <= ttl) else None for r in (decoded[k] for k in keys)]
+        absent = [missing if decoded[k] is None else OUTSIDE_MAX_AGE for k in keys]
+        times = [r[0] if r is not None else None for r in (decoded[k] for k in keys)]
+        for feature, position in zip(view.selection.features, view.positions, strict=True):
+            values = [r[1][position] if r is not None else None for r in fresh]
+            statuses = [
+                (PRESENT if v is not None else NULL_VALUE) if r is not None else a for v, r, a in zip(values, fresh, absent, strict=True)
+            ]
+            internal[view.selection.column(feature)] = (values, statuses, list(times))
     context = _context(plan, rows, request_context, count)
     for odfv in plan.selection.on_demand:
         inputs: dict[str, tuple[pa.Array, DType]] = {
@@ -119,12 +117,6 @@ def read_online(
         values, statuses, times = internal[output.internal]
         response.values[output.name], response.statuses[output.name], response.event_timestamps[output.name] = values, statuses, times
     return response
-
-
-def _put(column: Column, value: Any, status: str, event_us: int | None) -> None:
-    column[0].append(value)
-    column[1].append(status)
-    column[2].append(event_us)
 
 
 def _decode(codec: RowCodec, raw: bytes | None) -> tuple[int, list[Any]] | None:

@@ -23,6 +23,14 @@ def store(tmp_path: Path) -> FeatureStore:
     return FeatureStore(tmp_path / "newsfeed")
 
 
+def test_the_ranker_service_reads_without_renaming(store: FeatureStore) -> None:
+    from skewless.definitions.selection import select_features
+
+    store.apply()
+    selection = select_features(store.registry.snapshot().catalog, "ranker")  # no two features share a name
+    assert len(selection.outputs) == 38
+
+
 def test_applies_cleanly_and_idempotently(store: FeatureStore) -> None:
     result = store.apply()
     assert result.revision == 1
@@ -38,7 +46,7 @@ def test_covers_every_feature_group_of_the_brief(store: FeatureStore) -> None:
     for window in ("1h", "24h", "7d", "30d"):
         assert {f"impressions_{window}", f"clicks_{window}", f"ctr_{window}"} <= set(engagement)
     popularity = store.get_feature_view("article_popularity").feature_names
-    assert {"views_10m", "views_1h", "ctr_10m", "ctr_1h"} <= set(popularity)
+    assert {"article_views_10m", "article_views_1h", "article_ctr_10m", "article_ctr_1h"} <= set(popularity)
     profile = {f.name: f.dtype for f in store.get_feature_view("user_profile").features}
     content = {f.name: f.dtype for f in store.get_feature_view("article_metadata").features}
     assert profile["user_embedding"] == content["content_embedding"] == Embedding(384)  # one space
