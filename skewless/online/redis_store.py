@@ -14,6 +14,9 @@ from skewless.errors import OnlineStoreUnavailableError
 
 
 class RedisOnlineStore:
+    what = "redis"
+    client: Any
+
     def __init__(self, url: str, *, timeout_seconds: float = 0.05) -> None:
         # No client-side retries: the store timeout must bound a read (redis-py retries 3 times by default).
         self.client = redis.Redis.from_url(
@@ -27,7 +30,7 @@ class RedisOnlineStore:
             values: list[bytes | None] = self.client.mget(keys)  # type: ignore[assignment]
             return values
         except redis.RedisError as exc:
-            raise OnlineStoreUnavailableError(f"redis read failed: {exc}") from exc
+            raise OnlineStoreUnavailableError(f"{self.what} read failed: {exc}") from exc
 
     def put_many(self, items: Sequence[tuple[bytes, bytes]], *, ttl_seconds: int | None = None) -> None:
         try:
@@ -36,7 +39,7 @@ class RedisOnlineStore:
                 pipe.set(key, value, ex=ttl_seconds)
             pipe.execute()
         except redis.RedisError as exc:
-            raise OnlineStoreUnavailableError(f"redis write failed: {exc}") from exc
+            raise OnlineStoreUnavailableError(f"{self.what} write failed: {exc}") from exc
 
     def delete_many(self, keys: Sequence[bytes]) -> None:
         if keys:
@@ -46,12 +49,14 @@ class RedisOnlineStore:
         self.client.close()
 
 
-class RedisClusterOnlineStore:
+class RedisClusterOnlineStore(RedisOnlineStore):
     """Keys spread over the cluster's slots; a read pipelines GETs, which redis-py groups per node."""
+
+    what = "redis cluster"
 
     def __init__(self, addresses: Sequence[str], *, timeout_seconds: float = 0.05) -> None:
         nodes = [ClusterNode(host, int(port)) for host, port in (a.rsplit(":", 1) for a in addresses)]  # type: ignore[no-untyped-call]
-        self.client: Any = RedisCluster(
+        self.client = RedisCluster(
             startup_nodes=nodes,
             socket_timeout=timeout_seconds,
             socket_connect_timeout=timeout_seconds,
@@ -68,22 +73,10 @@ class RedisClusterOnlineStore:
                 pipe.get(key)
             return list(pipe.execute())
         except redis.RedisError as exc:
-            raise OnlineStoreUnavailableError(f"redis cluster read failed: {exc}") from exc
-
-    def put_many(self, items: Sequence[tuple[bytes, bytes]], *, ttl_seconds: int | None = None) -> None:
-        try:
-            pipe = self.client.pipeline(transaction=False)
-            for key, value in items:
-                pipe.set(key, value, ex=ttl_seconds)
-            pipe.execute()
-        except redis.RedisError as exc:
-            raise OnlineStoreUnavailableError(f"redis cluster write failed: {exc}") from exc
+            raise OnlineStoreUnavailableError(f"{self.what} read failed: {exc}") from exc
 
     def delete_many(self, keys: Sequence[bytes]) -> None:
         pipe = self.client.pipeline(transaction=False)
         for key in keys:
             pipe.delete(key)
         pipe.execute()
-
-    def close(self) -> None:
-        self.client.close()
