@@ -1221,7 +1221,7 @@ def main() -> int:
     parser.add_argument("--labels", type=int, nargs="+", default=[1_000_000, 10_000_000], help="label counts at scale 1")
     parser.add_argument(
         "--feature-sets",
-        nargs="+",
+        nargs="*",
         default=["scalar"],
         choices=[
             "scalar",
@@ -1232,7 +1232,7 @@ def main() -> int:
             "view:user_profile",
             "view:article_metadata",
         ],
-        help="feature sets timed at each --labels count (default: scalar, all 96)",
+        help="feature sets timed at each --labels count (default: scalar, all 96; none: only --profile / Feast runs)",
     )
     parser.add_argument(
         "--embedding-labels",

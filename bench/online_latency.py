@@ -1,0 +1,919 @@
+#!/usr/bin/env python
+"""Online retrieval latency: the news-feed ranker's slates from skewless (in-process and HTTP) and Feast.
+
+What it does, in one run, on one data set and one redis-server:
+
+1. Applies the news-feed example repo (``examples/newsfeed``, copied under ``--workdir``) plus one
+   bench service, ``ranker_full``: every feature of the four online views (user engagement
+   aggregates, user topics + 384-dim embedding, article metadata + 384-dim content embedding,
+   article popularity) and the two on-demand views (context, user x article cross features).
+   The example's own ``ranker`` service (which reads the embeddings for the cross features but does
+   not return them) is timed in-process too.
+2. Generates the rows deterministically (``online_data.py``: numpy seed; default 1M users, 50k
+   articles) and writes them straight into the online stores with skewless' key layout and row
+   codec (``codec_for`` + ``OnlineStore.put_many``): the embedded LMDB store and Redis. The
+   engagement aggregates are precomputed values, as materialization would write them.
+3. In-process: times ``store.online.get(service, columns, request_context, full_feature_names=True)``
+   per slate (1 user + 50 articles, users Zipf-like over all users, articles over all articles),
+   single thread, after a warm-up: p50/p90/p99/p99.9 and slates/s, embedded and Redis.
+4. HTTP: ``skewless serve`` (1 worker, Redis) in a subprocess, loaded by ``http_load.py`` in another
+   process (keep-alive connections): saturation throughput with 8 closed-loop connections, then
+   latency with open-loop pacing at half of it; msgpack (``?format=msgpack``) and Feast's JSON;
+   serving cache off (``cache_staleness_ms: 0``) and on (1000 ms), with the hit rate from /metrics.
+5. Feast (``bench/.venv-feast``, ``feast_online.py``): the same four views on the same redis-server
+   (Feast's own key layout), written with ``write_to_online_store`` from the same generated rows;
+   ``get_online_features(...).to_dict()`` for the same slates, with and without Feast ports of the
+   two on-demand views, and ``feast serve`` (1 worker) loaded like skewless'. Values are compared on
+   a few slates, and skewless/Feast ratios printed.
+
+Quick run: ``.venv/bin/python bench/online_latency.py --quick`` (20k users, 5k articles, short
+phases). ``--json PATH`` writes every number with the machine's description.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gc
+import importlib.util
+import json
+import math
+import os
+import platform
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+sys.path.insert(0, str(BENCH))
+
+import online_data as data  # noqa: E402
+
+FEAST_PYTHON = BENCH / ".venv-feast" / "bin" / "python"
+FEAST_CLI = BENCH / ".venv-feast" / "bin" / "feast"
+SKEWLESS_CLI = Path(sys.executable).parent / "skewless"
+PROJECT = "newsfeed"
+SERVICES = ("ranker_full", "ranker")
+
+BENCH_SERVICES = '''"""Benchmark-only service: the whole news-feed feature set, embeddings included, in one response."""
+
+from article_features import article_metadata, article_popularity
+from cross_features import context_features, user_article_cross
+from user_features import user_engagement, user_profile
+
+from skewless import FeatureService
+
+ranker_full = FeatureService(
+    name="ranker_full",
+    description="Every feature of the four online views and both on-demand views.",
+    features=[user_engagement, user_profile, article_metadata, article_popularity, context_features, user_article_cross],
+)
+'''
+
+
+def log(message: str) -> None:
+    print(f"[{datetime.now().strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+# -- machine --------------------------------------------------------------------------------------
+
+
+def machine_info() -> dict[str, Any]:
+    import lmdb
+    import redis
+
+    import skewless
+
+    cpu = "unknown"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    meminfo = {k: int(v) * 1024 for k, v in (line.split()[:2] for line in Path("/proc/meminfo").read_text().splitlines()[:3])}
+    redis_version = subprocess.run(["redis-server", "--version"], capture_output=True, text=True).stdout.strip()
+    feast_version = None
+    if FEAST_PYTHON.exists():
+        feast_version = subprocess.run(
+            [str(FEAST_PYTHON), "-c", "import feast; print(feast.__version__)"], capture_output=True, text=True
+        ).stdout.strip()
+    return {
+        "cpu_model": cpu,
+        "cores": os.cpu_count(),
+        "cores_usable": len(os.sched_getaffinity(0)),
+        "memory_bytes": meminfo.get("MemTotal:"),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "skewless": getattr(skewless, "__version__", "?"),
+        "skewless_git": git_state(),
+        "redis_server": redis_version,
+        "redis_py": redis.__version__,
+        "hiredis": _version("hiredis"),
+        "lmdb": lmdb.__version__,
+        "numpy": np.__version__,
+        "uvicorn": _version("uvicorn"),
+        "uvloop": _version("uvloop"),
+        "feast": feast_version,
+    }
+
+
+def _version(module: str) -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(module)
+    except PackageNotFoundError:
+        return None
+
+
+def git_state() -> str:
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "skewless"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+        return head + ("+dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def other_benchmarks() -> list[str]:
+    """Command lines of other benchmark processes (they would skew every number)."""
+    me = {os.getpid(), os.getppid()}
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) in me:
+            continue
+        with contextlib.suppress(OSError):
+            cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+            if any(name in cmd for name in ("offline_pit.py", "feast_offline.py")) or ("online_latency.py" in cmd and "python" in cmd):
+                found.append(f"{proc.name}: {cmd[:120]}")
+    return found
+
+
+def load_state() -> dict[str, Any]:
+    return {"loadavg": list(os.getloadavg()), "other_benchmarks": other_benchmarks()}
+
+
+def wait_for_idle(minutes: float, threshold: float) -> dict[str, Any]:
+    deadline = time.monotonic() + minutes * 60
+    waited = 0.0
+    started = time.monotonic()
+    while True:
+        state = load_state()
+        if state["loadavg"][0] < threshold and not state["other_benchmarks"]:
+            return {**state, "idle": True, "waited_seconds": time.monotonic() - started}
+        if time.monotonic() > deadline:
+            log(f"machine still busy after {minutes:.0f} min (load {state['loadavg'][0]:.2f}); measuring anyway")
+            return {**state, "idle": False, "waited_seconds": time.monotonic() - started}
+        if waited == 0.0:
+            log(f"waiting for an idle machine (load {state['loadavg'][0]:.2f}, other benchmarks: {len(state['other_benchmarks'])})")
+        time.sleep(20)
+        waited += 20
+
+
+# -- servers ---------------------------------------------------------------------------------------
+
+
+def start_redis(workdir: Path) -> Any:
+    spec = importlib.util.spec_from_file_location("skewless_test_servers", ROOT / "tests" / "servers.py")
+    assert spec is not None and spec.loader is not None
+    servers = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = servers
+    spec.loader.exec_module(servers)
+    return servers.start_redis(workdir)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_http(url: str, timeout: float = 120.0, proc: subprocess.Popen[bytes] | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode} before answering {url}")
+        with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=2) as response:
+            if response.status == 200:
+                return
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} did not answer within {timeout:.0f}s")
+
+
+@contextlib.contextmanager
+def server_process(cmd: list[str], ready_url: str, log_path: Path, env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[bytes]]:
+    with open(log_path, "wb") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    try:
+        wait_http(ready_url, proc=proc)
+        yield proc
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)  # its own session: uvicorn / gunicorn and their workers
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+
+# -- repo and data ---------------------------------------------------------------------------------
+
+
+def write_config(repo: Path, redis_url: str, *, cache_staleness_ms: int = 0, port: int = 6566) -> None:
+    (repo / "skewless.yaml").write_text(
+        f"project: {PROJECT}\n"
+        f"online_store: {{type: redis, url: '{redis_url}'}}\n"
+        f"serving: {{port: {port}, workers: 1, store_timeout_ms: 50, cache_staleness_ms: {cache_staleness_ms}, "
+        "cache_max_entries: 100000}\n"
+    )
+
+
+def setup_repo(workdir: Path, redis_url: str) -> Path:
+    repo = workdir / "repo"
+    if repo.exists():
+        shutil.rmtree(repo)
+    shutil.copytree(ROOT / "examples" / "newsfeed", repo, ignore=shutil.ignore_patterns("data", "__pycache__"))
+    (repo / "bench_services.py").write_text(BENCH_SERVICES)
+    write_config(repo, redis_url)
+    from skewless import FeatureStore
+
+    with FeatureStore(repo) as store:
+        store.apply()
+    return repo
+
+
+def open_store(repo: Path, backend: str, *, timeout_ms: int | None = None) -> Any:
+    from skewless import FeatureStore
+    from skewless.config import load_config
+
+    config = load_config(repo / "skewless.yaml")
+    if timeout_ms is not None:  # bulk writes: the serving timeout (50 ms) bounds every call, writes included
+        config = config.model_copy(update={"serving": config.serving.model_copy(update={"store_timeout_ms": timeout_ms})})
+    if backend == "embedded":
+        from skewless.config import EmbeddedOnlineStoreConfig
+
+        config = config.model_copy(update={"online_store": EmbeddedOnlineStoreConfig(type="embedded", path="data/online")})
+    return FeatureStore(repo, config=config)
+
+
+def write_skewless(repo: Path, users: int, articles: int, now_us: int) -> dict[str, Any]:
+    """Every generated row into both online stores, with skewless' keys and row codec."""
+    from skewless.online.read_plan import codec_for, stored_features
+
+    stores = {"embedded": open_store(repo, "embedded"), "redis": open_store(repo, "redis", timeout_ms=60_000)}
+    catalog_store = stores["redis"]
+    timings: dict[str, dict[str, float]] = {b: {} for b in stores}
+    for kind, count in (("user", users), ("article", articles)):
+        views = []
+        for name, (entity, key, schema) in data.VIEWS.items():
+            if entity != kind:
+                continue
+            view = catalog_store.get_feature_view(name)
+            if list(stored_features(view)) != list(schema):
+                raise SystemExit(f"{name}: the example's features {stored_features(view)} differ from the generator's {list(schema)}")
+            prefix, codec = codec_for(PROJECT, view)
+            views.append((name, key, list(schema), prefix, codec, view.ttl_seconds))
+        started = time.perf_counter()
+        for cols in data.entity_chunks(kind, count, now_us):
+            for name, key, features, prefix, codec, ttl in views:
+                columns = [cols[f] for f in features]
+                items = [
+                    (prefix + str(entity_id).encode(), codec.encode(ts, [c[i] for c in columns]))
+                    for i, (entity_id, ts) in enumerate(zip(cols[key], cols["event_ts_us"], strict=True))
+                ]
+                for backend, store in stores.items():
+                    t0 = time.perf_counter()
+                    store.online.store.put_many(items, ttl_seconds=ttl)
+                    timings[backend][name] = timings[backend].get(name, 0.0) + time.perf_counter() - t0
+        log(f"skewless: wrote {count:,} {kind}s in {time.perf_counter() - started:.1f}s (generation and encoding included)")
+    for store in stores.values():
+        store.close()
+    return {"put_many_seconds": timings}
+
+
+# -- in-process -------------------------------------------------------------------------------------
+
+
+def columns_of(slate: dict[str, Any]) -> tuple[dict[str, list[int]], dict[str, Any]]:
+    n = len(slate["article_ids"])
+    return (
+        {"user_id": [slate["user_id"]] * n, "article_id": list(slate["article_ids"])},
+        {k: slate[k] for k in ("device", "country", "utc_offset_minutes")},
+    )
+
+
+def percentiles(samples: list[float] | np.ndarray) -> dict[str, float]:
+    arr = np.asarray(samples, dtype=np.float64) * 1000
+    return {
+        "n": int(arr.size),
+        "mean_ms": float(arr.mean()),
+        "p50_ms": float(np.percentile(arr, 50)),
+        "p90_ms": float(np.percentile(arr, 90)),
+        "p99_ms": float(np.percentile(arr, 99)),
+        "p99.9_ms": float(np.percentile(arr, 99.9)),
+        "max_ms": float(arr.max()),
+    }
+
+
+def check_response(response: Any, service: str) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for statuses in response.statuses.values():
+        for s in statuses:
+            counts[s] = counts.get(s, 0) + 1
+    bad = {s: c for s, c in counts.items() if s not in ("PRESENT", "NULL_VALUE")}
+    if bad:
+        raise SystemExit(f"{service}: unexpected statuses {bad}: the data was not found")
+    return counts
+
+
+def time_inprocess(repo: Path, backend: str, service: str, warm: list[dict[str, Any]], slates: list[dict[str, Any]]) -> dict[str, Any]:
+    store = open_store(repo, backend)
+    online = store.online
+    for slate in warm:
+        rows, context = columns_of(slate)
+        online.get(service, rows, context, full_feature_names=True)
+    statuses = check_response(online.get(service, *columns_of(slates[0]), full_feature_names=True), service)
+    inputs = [columns_of(s) for s in slates]
+    samples = np.empty(len(inputs))
+    gc.collect()
+    started = time.perf_counter()
+    for i, (rows, context) in enumerate(inputs):
+        t0 = time.perf_counter()
+        online.get(service, rows, context, full_feature_names=True)
+        samples[i] = time.perf_counter() - t0
+    wall = time.perf_counter() - started
+    response = online.get(service, *columns_of(slates[0]), full_feature_names=True)
+    store.close()
+    return {
+        **percentiles(samples),
+        "slates_per_second": len(inputs) / wall,
+        "outputs": len(response.feature_names),
+        "statuses_first_slate": statuses,
+    }
+
+
+def profile_inprocess(repo: Path, backend: str, service: str, slates: list[dict[str, Any]], top: int = 15) -> dict[str, Any]:
+    """cProfile of the in-process path: the functions with the most own time, per slate."""
+    import cProfile
+    import pstats
+
+    store = open_store(repo, backend)
+    inputs = [columns_of(s) for s in slates]
+    for rows, context in inputs[:50]:
+        store.online.get(service, rows, context, full_feature_names=True)
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for rows, context in inputs:
+        store.online.get(service, rows, context, full_feature_names=True)
+    profiler.disable()
+    store.close()
+    stats = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
+    total = sum(v[2] for v in stats.values())
+    rows_out = []
+    for (file, line, name), (_cc, calls, tottime, cumtime, _callers) in sorted(stats.items(), key=lambda kv: -kv[1][2])[:top]:
+        short = file.split("/site-packages/")[-1].replace(str(ROOT) + "/", "")
+        rows_out.append(
+            {
+                "function": f"{short}:{line}({name})",
+                "calls_per_slate": calls / len(inputs),
+                "own_ms_per_slate": tottime / len(inputs) * 1000,
+                "cumulative_ms_per_slate": cumtime / len(inputs) * 1000,
+                "own_share": tottime / total if total else None,
+            }
+        )
+    by_file: dict[str, float] = {}
+    for (file, _line, name), (_cc, _calls, tottime, _cumtime, _callers) in stats.items():
+        where = file.split("/site-packages/")[-1].replace(str(ROOT) + "/", "") if file != "~" else f"builtin {name}"
+        by_file[where] = by_file.get(where, 0.0) + tottime
+    files = [
+        {"file": f, "own_ms_per_slate": t / len(inputs) * 1000, "own_share": t / total if total else None}
+        for f, t in sorted(by_file.items(), key=lambda kv: -kv[1])[:top]
+    ]
+    return {"slates": len(inputs), "profiled_ms_per_slate": total / len(inputs) * 1000, "top_own_time": rows_out, "own_time_by_file": files}
+
+
+def skewless_values(repo: Path, slates: list[dict[str, Any]]) -> list[dict[str, list[Any]]]:
+    store = open_store(repo, "redis")
+    out = []
+    for slate in slates:
+        r = store.online.get("ranker_full", *columns_of(slate), full_feature_names=True)
+        out.append({k: list(v) for k, v in r.values.items()})
+    store.close()
+    return out
+
+
+def compare_with_feast(ours: list[dict[str, list[Any]]], theirs: list[dict[str, list[Any]]]) -> dict[str, Any]:
+    """Stored features must be equal (floats to float32 precision, timestamps to the second);
+    on-demand ones close (the request time differs by the time between the two calls)."""
+    checked, mismatches, examples = 0, 0, []
+    for mine, feast in zip(ours, theirs, strict=True):
+        for name, values in mine.items():
+            if name not in feast:
+                continue
+            for a, b in zip(values, feast[name], strict=True):
+                checked += 1
+                if not _same(name, a, b):
+                    mismatches += 1
+                    if len(examples) < 5:
+                        examples.append({"feature": name, "skewless": _short(a), "feast": _short(b)})
+    return {"values_checked": checked, "mismatches": mismatches, "examples": examples}
+
+
+def _same(name: str, a: Any, b: Any) -> bool:
+    if a is None or b is None:
+        return (a is None or (isinstance(a, float) and math.isnan(a))) and (b is None or (isinstance(b, float) and math.isnan(b)))
+    if name.endswith("published_at"):  # skewless: a datetime (µs in older versions); Feast: seconds
+        seconds = a.timestamp() if isinstance(a, datetime) else a / 1e6
+        return abs(seconds - datetime.fromisoformat(b).timestamp()) < 1.0
+    if name.endswith("local_hour") or name.endswith("is_weekend") or name.endswith("is_mobile"):
+        return bool(a == b)
+    if name.endswith("article_age_hours"):
+        return abs(a - b) < 0.05
+    if hasattr(a, "tolist"):
+        a = a.tolist()
+    if isinstance(a, list):
+        return len(a) == len(b) and all(_same(name, x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, float) or isinstance(b, float):
+        return math.isclose(float(a), float(b), rel_tol=1e-6, abs_tol=1e-6)
+    return bool(a == b)
+
+
+def _short(value: Any) -> Any:
+    if hasattr(value, "tolist"):
+        value = value.tolist()
+    return value[:3] if isinstance(value, list) else value
+
+
+# -- HTTP ----------------------------------------------------------------------------------------------
+
+
+def skewless_bodies(slates: list[dict[str, Any]], service: str) -> bytes:
+    lines = []
+    for slate in slates:
+        rows, context = columns_of(slate)
+        lines.append(orjson.dumps({"feature_service": service, "entities": rows, "full_feature_names": True, "request_context": context}))
+    return b"\n".join(lines) + b"\n"
+
+
+def feast_bodies(slates: list[dict[str, Any]], refs: list[str]) -> bytes:
+    lines = []
+    for slate in slates:
+        rows, context = columns_of(slate)
+        n = len(rows["article_id"])
+        entities = {**rows, **{k: [v] * n for k, v in context.items()}}  # Feast takes request values per row
+        lines.append(orjson.dumps({"features": refs, "entities": entities, "full_feature_names": True}))
+    return b"\n".join(lines) + b"\n"
+
+
+def run_load(
+    port: int, bodies: Path, path: str, *, mode: str, duration: float, warmup: float, connections: int, rate: float | None = None
+) -> dict[str, Any]:
+    cmd = [
+        sys.executable, str(BENCH / "http_load.py"), "--port", str(port), "--path", path, "--bodies", str(bodies), "--mode", mode,
+        "--duration", str(duration), "--warmup", str(warmup), "--connections", str(connections),
+    ]  # fmt: skip
+    if rate is not None:
+        cmd += ["--rate", str(rate)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + warmup + 600)
+    if proc.returncode != 0:
+        raise RuntimeError(f"load generator failed: {proc.stderr[-2000:]}")
+    result: dict[str, Any] = json.loads(proc.stdout)
+    return result
+
+
+def cache_counters(port: int) -> dict[str, float]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    out = {}
+    for line in text.splitlines():
+        for name in ("skewless_cache_hits_total", "skewless_cache_misses_total"):
+            if line.startswith(name + " "):
+                out[name] = float(line.split()[1])
+    return out
+
+
+def hit_rate(before: dict[str, float], after: dict[str, float]) -> float | None:
+    hits = after.get("skewless_cache_hits_total", 0) - before.get("skewless_cache_hits_total", 0)
+    misses = after.get("skewless_cache_misses_total", 0) - before.get("skewless_cache_misses_total", 0)
+    return None if hits + misses == 0 else hits / (hits + misses)
+
+
+def check_http(port: int, path: str, body: bytes, content_type: str) -> dict[str, Any]:
+    """One request, decoded: every status must be PRESENT or NULL_VALUE."""
+    import msgpack
+
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=body, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        raw = response.read()
+    decoded = msgpack.unpackb(raw) if "msgpack" in content_type else orjson.loads(raw)
+    statuses: dict[str, int] = {}
+    for result in decoded["results"]:
+        for s in result["statuses"]:
+            statuses[s] = statuses.get(s, 0) + 1
+    if any(s not in ("PRESENT", "NULL_VALUE") for s in statuses):
+        raise SystemExit(f"HTTP {path}: unexpected statuses {statuses}")
+    return {"response_bytes": len(raw), "columns": len(decoded["results"]), "statuses": statuses}
+
+
+def measure_http(
+    port: int, bodies: Path, path: str, phases: dict[str, float], *, cache: bool, extra_rates: tuple[float, ...] = ()
+) -> dict[str, Any]:
+    before = cache_counters(port) if cache else {}
+    saturation = run_load(port, bodies, path, mode="closed", duration=phases["sat"], warmup=phases["sat_warm"], connections=8)
+    after_sat = cache_counters(port) if cache else {}
+    rate = max(1.0, saturation["requests_per_second"] / 2)
+    latency = run_load(port, bodies, path, mode="open", duration=phases["lat"], warmup=phases["lat_warm"], connections=8, rate=rate)
+    after = cache_counters(port) if cache else {}
+    result: dict[str, Any] = {"saturation": saturation, "at_half_saturation": latency}
+    if cache:
+        result["cache_hit_rate_saturation"] = hit_rate(before, after_sat)
+        result["cache_hit_rate"] = hit_rate(after_sat, after)
+    for extra in extra_rates:
+        if extra < saturation["requests_per_second"] * 0.95 and abs(extra - rate) > 0.1 * rate:
+            result[f"at_{int(extra)}_per_second"] = run_load(
+                port, bodies, path, mode="open", duration=phases["lat"], warmup=phases["lat_warm"], connections=8, rate=extra
+            )
+    return result
+
+
+def skewless_http(repo: Path, redis_url: str, slates: list[dict[str, Any]], workdir: Path, phases: dict[str, float]) -> dict[str, Any]:
+    bodies = workdir / "skewless_bodies.jsonl"
+    bodies.write_bytes(skewless_bodies(slates, "ranker_full"))
+    first = skewless_bodies(slates[:1], "ranker_full").strip()
+    results: dict[str, Any] = {}
+    for cache_ms in (0, 1000):
+        port = free_port()
+        write_config(repo, redis_url, cache_staleness_ms=cache_ms, port=port)
+        label = "cache_on" if cache_ms else "cache_off"
+        cmd = [str(SKEWLESS_CLI), "--repo", str(repo), "serve", "--port", str(port), "--workers", "1"]
+        with server_process(cmd, f"http://127.0.0.1:{port}/ready", workdir / f"skewless_serve_{label}.log"):
+            for fmt, path, ctype in (
+                ("msgpack", "/get-online-features?format=msgpack", "msgpack"),
+                ("json", "/get-online-features", "json"),
+            ):
+                check = check_http(port, path, first, ctype)
+                log(f"skewless serve, {label}, {fmt}: saturation, then latency at half of it")
+                measured = measure_http(port, bodies, path, phases, cache=bool(cache_ms), extra_rates=(1000.0,) if fmt == "msgpack" else ())
+                results[f"{fmt}_{label}"] = {"cache_staleness_ms": cache_ms, "format": fmt, "response": check, **measured}
+                _log_http(f"{fmt}_{label}", results[f"{fmt}_{label}"])
+    write_config(repo, redis_url)
+    return results
+
+
+def _log_http(label: str, result: dict[str, Any]) -> None:
+    sat, lat = result["saturation"], result["at_half_saturation"]
+    hit = result.get("cache_hit_rate")
+    log(
+        f"  {label}: {sat['requests_per_second']:.0f} slates/s saturated; at {lat['offered_rate']:.0f}/s p50 "
+        f"{lat['latency']['p50_ms']:.2f} ms p99 {lat['latency']['p99_ms']:.2f} ms"
+        + ("" if hit is None else f"; cache hit rate {hit:.1%}")
+        + (f"; errors {sat['errors'] + lat['errors']}" if sat["errors"] + lat["errors"] else "")
+    )
+
+
+# -- Feast ---------------------------------------------------------------------------------------------
+
+
+def feast_refs(odfv: bool) -> list[str]:
+    refs = [f"{view}:{f}" for view, (_e, _k, schema) in data.VIEWS.items() for f in schema]
+    if odfv:
+        refs += [f"context_features:{f}" for f in ("local_hour", "is_weekend", "is_mobile")]
+        refs += [f"user_article_cross:{f}" for f in ("embedding_cosine", "topic_affinity", "article_age_hours")]
+    return refs
+
+
+def feast_run(command: str, workdir: Path, extra: list[str], timeout: float = 7200) -> dict[str, Any]:
+    out = workdir / f"feast_{command}_{int(time.time() * 1000)}.json"
+    cmd = [str(FEAST_PYTHON), str(BENCH / "feast_online.py"), command, "--repo", str(workdir / "feast_repo"), "--result", str(out), *extra]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    if proc.returncode != 0:
+        raise RuntimeError(f"feast_online.py {command} failed:\n{proc.stderr[-3000:]}")
+    result: dict[str, Any] = json.loads(out.read_text())
+    return result
+
+
+def feast_http(workdir: Path, slates: list[dict[str, Any]], phases: dict[str, float]) -> dict[str, Any]:
+    bodies = workdir / "feast_bodies.jsonl"
+    refs = feast_refs(odfv=True)
+    bodies.write_bytes(feast_bodies(slates, refs))
+    port = free_port()
+    cmd = [
+        str(FEAST_CLI), "-c", str(workdir / "feast_repo"), "serve", "-h", "127.0.0.1", "-p", str(port), "--workers", "1",
+        "--no-access-log", "--max-requests", "100000000",
+    ]  # fmt: skip
+    env = {**os.environ, "PATH": f"{FEAST_CLI.parent}:{os.environ.get('PATH', '')}"}
+    with server_process(cmd, f"http://127.0.0.1:{port}/health", workdir / "feast_serve.log", env=env):
+        check = check_http(port, "/get-online-features", feast_bodies(slates[:1], refs).strip(), "json")
+        log("feast serve, json: saturation, then latency at half of it")
+        measured = measure_http(port, bodies, "/get-online-features", phases, cache=False)
+    result = {"format": "json", "features": len(refs), "response": check, **measured}
+    _log_http("feast_serve_json", result)
+    return result
+
+
+# -- report ----------------------------------------------------------------------------------------------
+
+
+def ratio(a: float | None, b: float | None) -> float | None:
+    return None if not a or not b else a / b
+
+
+def build_report(results: dict[str, Any]) -> tuple[list[list[str]], dict[str, Any]]:
+    rows: list[list[str]] = []
+
+    def add(system: str, path: str, lat: dict[str, Any], throughput: float | None, note: str = "") -> None:
+        rows.append(
+            [
+                system,
+                path,
+                f"{lat['p50_ms']:.2f}",
+                f"{lat['p90_ms']:.2f}",
+                f"{lat['p99_ms']:.2f}",
+                f"{lat['p99.9_ms']:.2f}",
+                "" if throughput is None else f"{throughput:,.0f}",
+                str(lat["n"]),
+                note,
+            ]
+        )
+
+    sk = results["skewless"]
+    for backend in ("embedded", "redis"):
+        for service in SERVICES:
+            r = sk["inprocess"].get(f"{backend}_{service}")
+            if r:
+                add("skewless", f"in-process, {backend}, {service}", r, r["slates_per_second"], f"{r['outputs']} outputs")
+    for label, r in sk.get("http", {}).items():
+        lat = r["at_half_saturation"]
+        hit = r.get("cache_hit_rate")
+        note = f"at {lat['offered_rate']:,.0f}/s" + ("" if hit is None else f", hit rate {hit:.0%}")
+        add(
+            "skewless",
+            f"HTTP {r['format']}, Redis, {label.split('_', 1)[1].replace('_', ' ')}",
+            lat["latency"],
+            r["saturation"]["requests_per_second"],
+            note,
+        )
+        if "at_1000_per_second" in r:
+            extra = r["at_1000_per_second"]
+            add("skewless", f"HTTP {r['format']}, Redis, {label.split('_', 1)[1].replace('_', ' ')}", extra["latency"], None, "at 1,000/s")
+    fe = results.get("feast")
+    if fe:
+        for key, label in (("inproc_odfv", "in-process, Redis, same request"), ("inproc_plain", "in-process, Redis, no on-demand")):
+            if key in fe:
+                r = fe[key]["get_online_features_to_dict"]
+                add("Feast", label, r, r["slates_per_second"], f"{fe[key]['features']} features, .to_dict()")
+        if "serve" in fe:
+            r = fe["serve"]
+            lat = r["at_half_saturation"]
+            add(
+                "Feast",
+                "feast serve JSON, Redis",
+                lat["latency"],
+                r["saturation"]["requests_per_second"],
+                f"at {lat['offered_rate']:,.0f}/s",
+            )
+
+    ratios: dict[str, Any] = {}
+    if fe:
+        ours = sk["inprocess"].get("redis_ranker_full")
+        for key in ("inproc_odfv", "inproc_plain"):
+            if ours and key in fe:
+                theirs = fe[key]["get_online_features_to_dict"]
+                ratios[f"inprocess_redis_vs_feast_{key.split('_')[1]}"] = {
+                    "p50": ratio(theirs["p50_ms"], ours["p50_ms"]),
+                    "p99": ratio(theirs["p99_ms"], ours["p99_ms"]),
+                    "throughput": ratio(ours["slates_per_second"], theirs["slates_per_second"]),
+                }
+        if "serve" in fe:
+            theirs = fe["serve"]
+            for label in ("json_cache_off", "msgpack_cache_off", "json_cache_on", "msgpack_cache_on"):
+                mine = sk.get("http", {}).get(label)
+                if mine:
+                    ratios[f"http_{label}_vs_feast_serve"] = {
+                        "p50": ratio(theirs["at_half_saturation"]["latency"]["p50_ms"], mine["at_half_saturation"]["latency"]["p50_ms"]),
+                        "p99": ratio(theirs["at_half_saturation"]["latency"]["p99_ms"], mine["at_half_saturation"]["latency"]["p99_ms"]),
+                        "throughput": ratio(mine["saturation"]["requests_per_second"], theirs["saturation"]["requests_per_second"]),
+                    }
+    return rows, ratios
+
+
+def targets(results: dict[str, Any], ratios: dict[str, Any]) -> dict[str, Any]:
+    sk = results["skewless"]
+    out: dict[str, Any] = {}
+    emb = sk["inprocess"].get("embedded_ranker_full")
+    red = sk["inprocess"].get("redis_ranker_full")
+    if emb:
+        out["inprocess_embedded_p99_le_1ms"] = {"value_ms": emb["p99_ms"], "met": emb["p99_ms"] <= 1.0}
+    if red:
+        out["inprocess_redis_p99_le_2ms"] = {"value_ms": red["p99_ms"], "met": red["p99_ms"] <= 2.0}
+    http = sk.get("http", {}).get("msgpack_cache_off")
+    if http:
+        sat = http["saturation"]["requests_per_second"]
+        at = http.get("at_1000_per_second", http["at_half_saturation"])
+        p99 = at["latency"]["p99_ms"]
+        rate = at["offered_rate"]
+        out["http_binary_p99_le_5ms_at_1000_per_core"] = {
+            "saturation_per_second": sat,
+            "p99_ms": p99,
+            "at_rate": rate,
+            "met": sat >= 1000 and p99 <= 5.0 and rate >= 1000 * 0.98,
+        }
+    for key, r in ratios.items():
+        if r.get("p99") is not None:
+            out[f"p99_10x_{key}"] = {"ratio": r["p99"], "met": r["p99"] >= 10}
+    return out
+
+
+def print_table(rows: list[list[str]], ratios: dict[str, Any], goals: dict[str, Any]) -> None:
+    header = ["system", "path (1 user + 50 articles)", "p50 ms", "p90 ms", "p99 ms", "p99.9 ms", "slates/s", "n", "note"]
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    print()
+    print("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
+    print("  ".join("-" * w for w in widths))
+    for row in rows:
+        print("  ".join(c.ljust(w) if i < 2 or i == 8 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))))
+    if ratios:
+        print("\nFeast / skewless (latency) and skewless / Feast (throughput):")
+        for key, r in ratios.items():
+            print(f"  {key}: p50 {r['p50']:.1f}x, p99 {r['p99']:.1f}x, throughput {r['throughput']:.1f}x")
+    print("\nTargets:")
+    for key, goal in goals.items():
+        shown = {k: (round(v, 2) if isinstance(v, float) else v) for k, v in goal.items()}
+        print(f"  {'MET ' if goal['met'] else 'MISS'} {key}: {shown}")
+
+
+# -- main ------------------------------------------------------------------------------------------------
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--users", type=int, default=1_000_000)
+    parser.add_argument("--articles", type=int, default=50_000)
+    parser.add_argument("--quick", action="store_true", help="20k users, 5k articles, short phases (a smoke test)")
+    parser.add_argument("--slates", type=int, help="in-process slates timed per configuration (default 10,000; quick 500)")
+    parser.add_argument("--feast-slates", type=int, help="Feast in-process slates timed (default 1,500; quick 100)")
+    parser.add_argument("--http-seconds", type=float, help="measured seconds per latency phase (default 30; quick 4)")
+    parser.add_argument("--no-feast", action="store_true", help="skewless only")
+    parser.add_argument("--no-http", action="store_true", help="in-process only")
+    parser.add_argument("--workdir", help="keep the repo, logs and result files here (default: a temporary folder, removed)")
+    parser.add_argument("--wait-idle", type=float, default=0.0, help="wait up to this many minutes for load < 0.5 and no other benchmark")
+    parser.add_argument("--profile", action="store_true", help="also cProfile the in-process path (own time per function)")
+    parser.add_argument("--json", help="write the results here")
+    args = parser.parse_args()
+    if args.quick:
+        if args.users == 1_000_000:
+            args.users = 20_000
+        if args.articles == 50_000:
+            args.articles = 5_000
+    n_slates = args.slates or (500 if args.quick else 10_000)
+    n_feast = args.feast_slates or (100 if args.quick else 1_500)
+    lat_seconds = args.http_seconds or (4.0 if args.quick else 30.0)
+    phases = {
+        "sat": 3.0 if args.quick else 12.0,
+        "sat_warm": 1.0 if args.quick else 3.0,
+        "lat": lat_seconds,
+        "lat_warm": 1.0 if args.quick else 3.0,
+    }
+    feast_phases = {**phases, "sat": 5.0 if args.quick else 25.0, "lat": 6.0 if args.quick else 90.0}
+    feast = not args.no_feast
+    if feast and not FEAST_PYTHON.exists():
+        raise SystemExit(f"{FEAST_PYTHON} is missing: create it (see bench/requirements-feast-online.txt) or pass --no-feast")
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the clean-up below (stop redis, servers) on kill
+    workdir = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="skewless-online-bench-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    results: dict[str, Any] = {
+        "benchmark": "online_latency",
+        "started": datetime.now(UTC).isoformat(),
+        "machine": machine_info(),
+        "config": {
+            "users": args.users,
+            "articles": args.articles,
+            "slate": f"1 user + {data.SLATE_ARTICLES} articles",
+            "user_zipf_s": data.USER_ZIPF_S,
+            "article_zipf_s": data.ARTICLE_ZIPF_S,
+            "embedding_dim": data.DIM,
+            "seed": data.SEED,
+            "inprocess_slates": n_slates,
+            "feast_inprocess_slates": n_feast,
+            "http_phases_seconds": phases,
+            "feast_http_phases_seconds": feast_phases,
+            "quick": args.quick,
+            "data_path": "generated rows written with codec_for + put_many",
+        },
+        "load_at_start": load_state(),
+        "skewless": {},
+    }
+    log(f"machine: {results['machine']['cpu_model']}, {os.cpu_count()} cores; workdir {workdir}")
+    redis = start_redis(workdir)
+    try:
+        repo = setup_repo(workdir, redis.url)
+        now_us = time.time_ns() // 1000
+        log(f"writing {args.users:,} users and {args.articles:,} articles to the embedded store and Redis")
+        results["skewless"]["write"] = write_skewless(repo, args.users, args.articles, now_us)
+        if feast:
+            log("Feast: apply and write_to_online_store (same rows, same redis-server)")
+            t0 = time.perf_counter()
+            results["feast"] = {"setup": feast_run(
+                "setup", workdir,
+                ["--redis", f"127.0.0.1:{redis.port}", "--users", str(args.users), "--articles", str(args.articles), "--now-us", str(now_us), "--odfv"],
+            )}  # fmt: skip
+            results["feast"]["setup"]["total_seconds"] = time.perf_counter() - t0
+        results["redis_memory"] = (
+            subprocess.run(["redis-cli", "-p", str(redis.port), "info", "memory"], capture_output=True, text=True)
+            .stdout.split("used_memory_human:")[1]
+            .split()[0]
+        )
+        results["redis_keys"] = subprocess.run(
+            ["redis-cli", "-p", str(redis.port), "dbsize"], capture_output=True, text=True
+        ).stdout.strip()
+
+        if args.wait_idle:
+            results["load_before_measuring"] = wait_for_idle(args.wait_idle, 0.5)
+        else:
+            results["load_before_measuring"] = load_state()
+        log(
+            f"load before measuring: {results['load_before_measuring']['loadavg']}, other benchmarks: {results['load_before_measuring']['other_benchmarks']}"
+        )
+
+        warm = data.slates(max(200, n_slates // 10), args.users, args.articles, stream=1)
+        slates = data.slates(n_slates, args.users, args.articles, stream=2)
+        results["skewless"]["inprocess"] = {}
+        for backend in ("embedded", "redis"):
+            for service in SERVICES:
+                log(f"in-process, {backend}, {service}: {len(slates):,} slates")
+                r = time_inprocess(repo, backend, service, warm, slates)
+                results["skewless"]["inprocess"][f"{backend}_{service}"] = r
+                log(
+                    f"  p50 {r['p50_ms']:.3f} ms, p99 {r['p99_ms']:.3f} ms, p99.9 {r['p99.9_ms']:.3f} ms, {r['slates_per_second']:,.0f} slates/s"
+                )
+
+        if args.profile:
+            results["skewless"]["profile"] = {}
+            for backend in ("embedded", "redis"):
+                log(f"cProfile, in-process, {backend}, ranker_full")
+                prof = profile_inprocess(repo, backend, "ranker_full", slates[: min(1000, len(slates))])
+                results["skewless"]["profile"][backend] = prof
+                for row in prof["top_own_time"][:6]:
+                    log(f"  {row['own_share']:5.1%}  {row['own_ms_per_slate']:.3f} ms/slate  {row['function']}")
+
+        if feast:
+            sample = slates[:3]
+            theirs = feast_run("values", workdir, ["--users", str(args.users), "--articles", str(args.articles), "--slates", "3", "--odfv"])
+            results["feast"]["value_check"] = compare_with_feast(skewless_values(repo, sample), theirs["responses"])
+            log(f"values, skewless vs Feast on 3 slates: {results['feast']['value_check']}")
+            for key, odfv in (("inproc_odfv", True), ("inproc_plain", False)):
+                log(f"Feast in-process ({'with' if odfv else 'without'} on-demand views): {n_feast:,} slates")
+                extra = [
+                    "--users",
+                    str(args.users),
+                    "--articles",
+                    str(args.articles),
+                    "--slates",
+                    str(n_feast),
+                    "--warmup",
+                    str(max(20, n_feast // 10)),
+                ]
+                results["feast"][key] = feast_run("inproc", workdir, extra + (["--odfv"] if odfv else []))
+                r = results["feast"][key]["get_online_features_to_dict"]
+                log(f"  p50 {r['p50_ms']:.2f} ms, p99 {r['p99_ms']:.2f} ms, {r['slates_per_second']:.0f} slates/s")
+
+        if not args.no_http:
+            http_slates = data.slates(min(20_000, max(2_000, n_slates)), args.users, args.articles, stream=3)
+            results["skewless"]["http"] = skewless_http(repo, redis.url, http_slates, workdir, phases)
+            if feast:
+                results["feast"]["serve"] = feast_http(workdir, http_slates[:5000], feast_phases)
+        results["load_at_end"] = load_state()
+    finally:
+        redis.stop()
+        if not args.workdir:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+    rows, ratios = build_report(results)
+    results["ratios"] = ratios
+    results["targets"] = targets(results, ratios)
+    results["table"] = rows
+    print_table(rows, ratios, results["targets"])
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(results, indent=1, default=str))
+        log(f"results written to {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
