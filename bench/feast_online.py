@@ -210,6 +210,19 @@ def setup(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
+def load_refs(args: argparse.Namespace) -> list[str]:
+    """The features to request: ``--refs`` (a JSON list, written by the parent from a skewless service's
+    outputs), else every stored feature (and the on-demand ones with ``--odfv``)."""
+    if args.refs:
+        refs: list[str] = json.loads(Path(args.refs).read_text())
+        return refs
+    return feature_refs(odfv=args.odfv)
+
+
+def needs_request_values(refs: list[str]) -> bool:
+    return any(r.startswith("context_features:") for r in refs)
+
+
 def entity_rows(slate: dict[str, Any], *, odfv: bool) -> dict[str, list[Any]]:
     """The slate as columns (Feast accepts them and converts rows to columns anyway): one row per article."""
     n = len(slate["article_ids"])
@@ -231,16 +244,17 @@ def percentiles(samples: list[float]) -> dict[str, float]:
 
 def inproc(args: argparse.Namespace) -> dict[str, Any]:
     store = open_store(Path(args.repo))
-    refs = feature_refs(odfv=args.odfv)
+    refs = load_refs(args)
+    odfv = needs_request_values(refs)
     warm = data.slates(args.warmup, args.users, args.articles, stream=1)
     slates = data.slates(args.slates, args.users, args.articles, stream=2)
     for slate in warm:
-        store.get_online_features(features=refs, entity_rows=entity_rows(slate, odfv=args.odfv), full_feature_names=True).to_dict()
+        store.get_online_features(features=refs, entity_rows=entity_rows(slate, odfv=odfv), full_feature_names=True).to_dict()
+    inputs = [entity_rows(slate, odfv=odfv) for slate in slates]
     call, total = [], []
     gc.collect()
     started = time.perf_counter()
-    for slate in slates:
-        rows = entity_rows(slate, odfv=args.odfv)
+    for rows in inputs:
         t0 = time.perf_counter()
         response = store.get_online_features(features=refs, entity_rows=rows, full_feature_names=True)
         t1 = time.perf_counter()
@@ -252,16 +266,17 @@ def inproc(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "features": len(refs),
         "get_online_features": percentiles(call),
-        "get_online_features_to_dict": {**percentiles(total), "slates_per_second": len(slates) / wall},
+        "get_online_features_to_dict": {**percentiles(total), "slates_per_second": len(inputs) / wall},
     }
 
 
 def values(args: argparse.Namespace) -> dict[str, Any]:
     store = open_store(Path(args.repo))
-    refs = feature_refs(odfv=args.odfv)
+    refs = load_refs(args)
     out = []
     for slate in data.slates(args.slates, args.users, args.articles, stream=2):
-        d = store.get_online_features(features=refs, entity_rows=entity_rows(slate, odfv=args.odfv), full_feature_names=True).to_dict()
+        rows = entity_rows(slate, odfv=needs_request_values(refs))
+        d = store.get_online_features(features=refs, entity_rows=rows, full_feature_names=True).to_dict()
         out.append(
             {
                 k: [x.tolist() if hasattr(x, "tolist") else (x.isoformat() if hasattr(x, "isoformat") else x) for x in v]
@@ -279,7 +294,8 @@ def main() -> int:
     parser.add_argument("--users", type=int, required=True)
     parser.add_argument("--articles", type=int, required=True)
     parser.add_argument("--now-us", type=int, default=0, help="the data's reference time (setup)")
-    parser.add_argument("--odfv", action="store_true", help="with the on-demand views (python mode)")
+    parser.add_argument("--odfv", action="store_true", help="setup: define the on-demand views (python mode); else: request them")
+    parser.add_argument("--refs", help="inproc/values: a JSON file with the view:feature list to request")
     parser.add_argument("--slates", type=int, default=1000)
     parser.add_argument("--warmup", type=int, default=100)
     parser.add_argument("--result", required=True, help="where to write the JSON result")

@@ -6,9 +6,9 @@ What it does, in one run, on one data set and one redis-server:
 1. Applies the news-feed example repo (``examples/newsfeed``, copied under ``--workdir``) plus one
    bench service, ``ranker_full``: every feature of the four online views (user engagement
    aggregates, user topics + 384-dim embedding, article metadata + 384-dim content embedding,
-   article popularity) and the two on-demand views (context, user x article cross features).
-   The example's own ``ranker`` service (which reads the embeddings for the cross features but does
-   not return them) is timed in-process too.
+   article popularity) and the two on-demand views (context, user x article cross features), 45
+   outputs. The example's own ``ranker`` service (38 outputs: it reads the embeddings for the cross
+   features but does not return them) is measured too.
 2. Generates the rows deterministically (``online_data.py``: numpy seed; default 1M users, 50k
    articles) and writes them straight into the online stores with skewless' key layout and row
    codec (``codec_for`` + ``OnlineStore.put_many``): the embedded LMDB store and Redis. The
@@ -18,16 +18,20 @@ What it does, in one run, on one data set and one redis-server:
    single thread, after a warm-up: p50/p90/p99/p99.9 and slates/s, embedded and Redis.
 4. HTTP: ``skewless serve`` (1 worker, Redis) in a subprocess, loaded by ``http_load.py`` in another
    process (keep-alive connections): saturation throughput with 8 closed-loop connections, then
-   latency with open-loop pacing at half of it; msgpack (``?format=msgpack``) and Feast's JSON;
-   serving cache off (``cache_staleness_ms: 0``) and on (1000 ms), with the hit rate from /metrics.
+   latency with open-loop pacing at half of it (and at 1,000/s for msgpack when the server can take
+   it); msgpack (``?format=msgpack``) and Feast's JSON, both services, serving cache off
+   (``cache_staleness_ms: 0``) and on (1000 ms), with the hit rate and failed store reads from /metrics.
 5. Feast (``bench/.venv-feast``, ``feast_online.py``): the same four views on the same redis-server
-   (Feast's own key layout), written with ``write_to_online_store`` from the same generated rows;
-   ``get_online_features(...).to_dict()`` for the same slates, with and without Feast ports of the
-   two on-demand views, and ``feast serve`` (1 worker) loaded like skewless'. Values are compared on
-   a few slates, and skewless/Feast ratios printed.
+   (Feast's own key layout), written with ``write_to_online_store`` from the same generated rows, and
+   the two on-demand views ported to Feast's ``mode="python"``. ``get_online_features(...).to_dict()``
+   is timed for the same slates asking for exactly the outputs of each skewless service (and for the
+   stored features only, no on-demand views), and ``feast serve`` (1 worker) is loaded like
+   skewless'. Values are compared on a few slates, and skewless/Feast ratios printed.
 
 Quick run: ``.venv/bin/python bench/online_latency.py --quick`` (20k users, 5k articles, short
-phases). ``--json PATH`` writes every number with the machine's description.
+phases). ``--json PATH`` writes every number with the machine's description. Full size with
+``--workdir DIR`` keeps the data (and a Redis snapshot), so ``--reuse`` re-measures without
+rewriting it; ``--wait-idle MIN`` waits for the machine to be idle before measuring.
 """
 
 from __future__ import annotations
@@ -186,13 +190,30 @@ def wait_for_idle(minutes: float, threshold: float) -> dict[str, Any]:
 # -- servers ---------------------------------------------------------------------------------------
 
 
-def start_redis(workdir: Path) -> Any:
+def start_redis(data_dir: Path) -> Any:
+    """A private redis-server (``tests/servers.py``) keeping its snapshot in ``data_dir``: it loads
+    ``dump.rdb`` from there if present (``--reuse``), and ``SAVE`` writes it there."""
     spec = importlib.util.spec_from_file_location("skewless_test_servers", ROOT / "tests" / "servers.py")
     assert spec is not None and spec.loader is not None
     servers = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = servers
     spec.loader.exec_module(servers)
-    return servers.start_redis(workdir)
+    servers._START_TIMEOUT = 900.0  # loading a multi-GB snapshot answers -LOADING for a while
+    return servers._start_redis_node(data_dir, ["--save", "", "--appendonly", "no", "--dbfilename", "dump.rdb"])
+
+
+def redis_cli(port: int, *args: str, timeout: float = 900) -> str:
+    return subprocess.run(["redis-cli", "-p", str(port), *args], capture_output=True, text=True, timeout=timeout, check=True).stdout.strip()
+
+
+def warm_page_cache(path: Path) -> dict[str, float]:
+    """Read the embedded store's file once, so it is measured warm (as a long-running server's would be)."""
+    started, size = time.perf_counter(), 0
+    for file in sorted(path.glob("*.mdb")):
+        with open(file, "rb", buffering=0) as f:
+            while chunk := f.read(8 << 20):
+                size += len(chunk)
+    return {"bytes": size, "seconds": time.perf_counter() - started}
 
 
 def free_port() -> int:
@@ -242,11 +263,12 @@ def write_config(repo: Path, redis_url: str, *, cache_staleness_ms: int = 0, por
     )
 
 
-def setup_repo(workdir: Path, redis_url: str) -> Path:
+def setup_repo(workdir: Path, redis_url: str, *, keep_data: bool = False) -> Path:
+    """The example repo under ``workdir`` (its ``data/``, registry and embedded store, kept with ``keep_data``)."""
     repo = workdir / "repo"
-    if repo.exists():
+    if repo.exists() and not keep_data:
         shutil.rmtree(repo)
-    shutil.copytree(ROOT / "examples" / "newsfeed", repo, ignore=shutil.ignore_patterns("data", "__pycache__"))
+    shutil.copytree(ROOT / "examples" / "newsfeed", repo, ignore=shutil.ignore_patterns("data", "__pycache__"), dirs_exist_ok=True)
     (repo / "bench_services.py").write_text(BENCH_SERVICES)
     write_config(repo, redis_url)
     from skewless import FeatureStore
@@ -495,15 +517,22 @@ def run_load(
     return result
 
 
-def cache_counters(port: int) -> dict[str, float]:
+def server_counters(port: int) -> dict[str, float]:
+    """skewless serve's cache hits/misses and failed store reads (all reasons), from /metrics."""
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
         text = response.read().decode()
-    out = {}
+    out = {"skewless_store_errors_total": 0.0}
     for line in text.splitlines():
         for name in ("skewless_cache_hits_total", "skewless_cache_misses_total"):
             if line.startswith(name + " "):
                 out[name] = float(line.split()[1])
+        if line.startswith("skewless_store_errors_total{"):
+            out["skewless_store_errors_total"] += float(line.split()[-1])
     return out
+
+
+def store_errors(before: dict[str, float], after: dict[str, float]) -> int:
+    return int(after.get("skewless_store_errors_total", 0) - before.get("skewless_store_errors_total", 0))
 
 
 def hit_rate(before: dict[str, float], after: dict[str, float]) -> float | None:
@@ -530,46 +559,72 @@ def check_http(port: int, path: str, body: bytes, content_type: str) -> dict[str
 
 
 def measure_http(
-    port: int, bodies: Path, path: str, phases: dict[str, float], *, cache: bool, extra_rates: tuple[float, ...] = ()
+    port: int,
+    bodies: Path,
+    path: str,
+    phases: dict[str, float],
+    *,
+    cache: bool,
+    skewless: bool = True,
+    extra_rates: tuple[float, ...] = (),
 ) -> dict[str, Any]:
-    before = cache_counters(port) if cache else {}
+    """Saturation (8 closed-loop connections), then open-loop latency at half of it (and at ``extra_rates``).
+    For skewless, /metrics gives the cache hit rate and the failed store reads of each phase (a failed
+    read is answered fast with STORE_UNAVAILABLE statuses, so it must be counted, not just timed)."""
+    counters = server_counters if skewless else (lambda port: {})
+    before = counters(port)
     saturation = run_load(port, bodies, path, mode="closed", duration=phases["sat"], warmup=phases["sat_warm"], connections=8)
-    after_sat = cache_counters(port) if cache else {}
+    after_sat = counters(port)
     rate = max(1.0, saturation["requests_per_second"] / 2)
     latency = run_load(port, bodies, path, mode="open", duration=phases["lat"], warmup=phases["lat_warm"], connections=8, rate=rate)
-    after = cache_counters(port) if cache else {}
+    after = counters(port)
     result: dict[str, Any] = {"saturation": saturation, "at_half_saturation": latency}
+    if skewless:
+        saturation["store_errors"] = store_errors(before, after_sat)
+        latency["store_errors"] = store_errors(after_sat, after)
     if cache:
         result["cache_hit_rate_saturation"] = hit_rate(before, after_sat)
         result["cache_hit_rate"] = hit_rate(after_sat, after)
     for extra in extra_rates:
         if extra < saturation["requests_per_second"] * 0.95 and abs(extra - rate) > 0.1 * rate:
-            result[f"at_{int(extra)}_per_second"] = run_load(
+            start = counters(port)
+            extra_result = run_load(
                 port, bodies, path, mode="open", duration=phases["lat"], warmup=phases["lat_warm"], connections=8, rate=extra
             )
+            if skewless:
+                extra_result["store_errors"] = store_errors(start, counters(port))
+            result[f"at_{int(extra)}_per_second"] = extra_result
     return result
 
 
+HTTP_FORMATS = (("msgpack", "/get-online-features?format=msgpack"), ("json", "/get-online-features"))
+
+
 def skewless_http(repo: Path, redis_url: str, slates: list[dict[str, Any]], workdir: Path, phases: dict[str, float]) -> dict[str, Any]:
-    bodies = workdir / "skewless_bodies.jsonl"
-    bodies.write_bytes(skewless_bodies(slates, "ranker_full"))
-    first = skewless_bodies(slates[:1], "ranker_full").strip()
+    """Every service x format, with the serving cache off then on (one server per cache setting)."""
+    bodies = {}
+    for service in SERVICES:
+        bodies[service] = workdir / f"skewless_bodies_{service}.jsonl"
+        bodies[service].write_bytes(skewless_bodies(slates, service))
     results: dict[str, Any] = {}
     for cache_ms in (0, 1000):
         port = free_port()
         write_config(repo, redis_url, cache_staleness_ms=cache_ms, port=port)
-        label = "cache_on" if cache_ms else "cache_off"
+        cache = "cache_on" if cache_ms else "cache_off"
         cmd = [str(SKEWLESS_CLI), "--repo", str(repo), "serve", "--port", str(port), "--workers", "1"]
-        with server_process(cmd, f"http://127.0.0.1:{port}/ready", workdir / f"skewless_serve_{label}.log"):
-            for fmt, path, ctype in (
-                ("msgpack", "/get-online-features?format=msgpack", "msgpack"),
-                ("json", "/get-online-features", "json"),
-            ):
-                check = check_http(port, path, first, ctype)
-                log(f"skewless serve, {label}, {fmt}: saturation, then latency at half of it")
-                measured = measure_http(port, bodies, path, phases, cache=bool(cache_ms), extra_rates=(1000.0,) if fmt == "msgpack" else ())
-                results[f"{fmt}_{label}"] = {"cache_staleness_ms": cache_ms, "format": fmt, "response": check, **measured}
-                _log_http(f"{fmt}_{label}", results[f"{fmt}_{label}"])
+        with server_process(cmd, f"http://127.0.0.1:{port}/ready", workdir / f"skewless_serve_{cache}.log"):
+            for service in SERVICES:
+                for fmt, path in HTTP_FORMATS:
+                    label = f"{service}_{fmt}_{cache}"
+                    check = check_http(port, path, skewless_bodies(slates[:1], service).strip(), fmt)
+                    log(f"skewless serve, {label}: saturation, then latency at half of it")
+                    measured = measure_http(
+                        port, bodies[service], path, phases, cache=bool(cache_ms), extra_rates=(1000.0,) if fmt == "msgpack" else ()
+                    )
+                    results[label] = {
+                        "service": service, "format": fmt, "cache_staleness_ms": cache_ms, "response": check, **measured,
+                    }  # fmt: skip
+                    _log_http(label, results[label])
     write_config(repo, redis_url)
     return results
 
@@ -582,18 +637,36 @@ def _log_http(label: str, result: dict[str, Any]) -> None:
         f"{lat['latency']['p50_ms']:.2f} ms p99 {lat['latency']['p99_ms']:.2f} ms"
         + ("" if hit is None else f"; cache hit rate {hit:.1%}")
         + (f"; errors {sat['errors'] + lat['errors']}" if sat["errors"] + lat["errors"] else "")
+        + (
+            f"; failed store reads {sat['store_errors']} + {lat['store_errors']}"
+            if sat.get("store_errors") or lat.get("store_errors")
+            else ""
+        )
     )
+    extra = result.get("at_1000_per_second")
+    if extra:
+        log(f"  {label} at {extra['offered_rate']:.0f}/s: p50 {extra['latency']['p50_ms']:.2f} ms p99 {extra['latency']['p99_ms']:.2f} ms")
 
 
 # -- Feast ---------------------------------------------------------------------------------------------
 
 
-def feast_refs(odfv: bool) -> list[str]:
-    refs = [f"{view}:{f}" for view, (_e, _k, schema) in data.VIEWS.items() for f in schema]
-    if odfv:
-        refs += [f"context_features:{f}" for f in ("local_hour", "is_weekend", "is_mobile")]
-        refs += [f"user_article_cross:{f}" for f in ("embedding_cosine", "topic_affinity", "article_age_hours")]
+def service_refs(repo: Path, service: str) -> list[str]:
+    """The ``view:feature`` list a skewless service returns, for Feast to request exactly the same outputs."""
+    store = open_store(repo, "redis")
+    plan = store.online.plan(service, full_feature_names=True)
+    refs = [f"{o.ref.view}:{o.ref.feature}" for o in plan.selection.outputs]
+    store.close()
     return refs
+
+
+def feast_requests(repo: Path) -> dict[str, list[str]]:
+    """Feast's requests: the same outputs as each skewless service, and the stored features only (no
+    on-demand views: less work for Feast than for skewless)."""
+    requests = {service: service_refs(repo, service) for service in SERVICES}
+    on_demand = ("context_features:", "user_article_cross:")
+    requests["stored_only"] = [r for r in requests["ranker_full"] if not r.startswith(on_demand)]
+    return requests
 
 
 def feast_run(command: str, workdir: Path, extra: list[str], timeout: float = 7200) -> dict[str, Any]:
@@ -606,23 +679,25 @@ def feast_run(command: str, workdir: Path, extra: list[str], timeout: float = 72
     return result
 
 
-def feast_http(workdir: Path, slates: list[dict[str, Any]], phases: dict[str, float]) -> dict[str, Any]:
-    bodies = workdir / "feast_bodies.jsonl"
-    refs = feast_refs(odfv=True)
-    bodies.write_bytes(feast_bodies(slates, refs))
+def feast_http(workdir: Path, slates: list[dict[str, Any]], requests: dict[str, list[str]], phases: dict[str, float]) -> dict[str, Any]:
     port = free_port()
     cmd = [
         str(FEAST_CLI), "-c", str(workdir / "feast_repo"), "serve", "-h", "127.0.0.1", "-p", str(port), "--workers", "1",
         "--no-access-log", "--max-requests", "100000000",
     ]  # fmt: skip
     env = {**os.environ, "PATH": f"{FEAST_CLI.parent}:{os.environ.get('PATH', '')}"}
+    results: dict[str, Any] = {}
     with server_process(cmd, f"http://127.0.0.1:{port}/health", workdir / "feast_serve.log", env=env):
-        check = check_http(port, "/get-online-features", feast_bodies(slates[:1], refs).strip(), "json")
-        log("feast serve, json: saturation, then latency at half of it")
-        measured = measure_http(port, bodies, "/get-online-features", phases, cache=False)
-    result = {"format": "json", "features": len(refs), "response": check, **measured}
-    _log_http("feast_serve_json", result)
-    return result
+        for service in SERVICES:
+            refs = requests[service]
+            bodies = workdir / f"feast_bodies_{service}.jsonl"
+            bodies.write_bytes(feast_bodies(slates, refs))
+            check = check_http(port, "/get-online-features", feast_bodies(slates[:1], refs).strip(), "json")
+            log(f"feast serve, {service} request, json: saturation, then latency at half of it")
+            measured = measure_http(port, bodies, "/get-online-features", phases, cache=False, skewless=False)
+            results[f"serve_{service}"] = {"service": service, "format": "json", "features": len(refs), "response": check, **measured}
+            _log_http(f"feast_serve_{service}_json", results[f"serve_{service}"])
+    return results
 
 
 # -- report ----------------------------------------------------------------------------------------------
@@ -656,82 +731,79 @@ def build_report(results: dict[str, Any]) -> tuple[list[list[str]], dict[str, An
             r = sk["inprocess"].get(f"{backend}_{service}")
             if r:
                 add("skewless", f"in-process, {backend}, {service}", r, r["slates_per_second"], f"{r['outputs']} outputs")
-    for label, r in sk.get("http", {}).items():
+    for r in sk.get("http", {}).values():
         lat = r["at_half_saturation"]
         hit = r.get("cache_hit_rate")
+        what = f"HTTP {r['format']}, Redis, {r['service']}, cache {'on' if r['cache_staleness_ms'] else 'off'}"
         note = f"at {lat['offered_rate']:,.0f}/s" + ("" if hit is None else f", hit rate {hit:.0%}")
-        add(
-            "skewless",
-            f"HTTP {r['format']}, Redis, {label.split('_', 1)[1].replace('_', ' ')}",
-            lat["latency"],
-            r["saturation"]["requests_per_second"],
-            note,
-        )
+        add("skewless", what, lat["latency"], r["saturation"]["requests_per_second"], note)
         if "at_1000_per_second" in r:
             extra = r["at_1000_per_second"]
-            add("skewless", f"HTTP {r['format']}, Redis, {label.split('_', 1)[1].replace('_', ' ')}", extra["latency"], None, "at 1,000/s")
-    fe = results.get("feast")
-    if fe:
-        for key, label in (("inproc_odfv", "in-process, Redis, same request"), ("inproc_plain", "in-process, Redis, no on-demand")):
-            if key in fe:
-                r = fe[key]["get_online_features_to_dict"]
-                add("Feast", label, r, r["slates_per_second"], f"{fe[key]['features']} features, .to_dict()")
-        if "serve" in fe:
-            r = fe["serve"]
+            add("skewless", what, extra["latency"], None, f"at {extra['offered_rate']:,.0f}/s")
+    fe = results.get("feast") or {}
+    for request in (*SERVICES, "stored_only"):
+        r = fe.get(f"inproc_{request}")
+        if r:
+            t = r["get_online_features_to_dict"]
+            add("Feast", f"in-process, Redis, {request}", t, t["slates_per_second"], f"{r['features']} features, .to_dict()")
+    for service in SERVICES:
+        r = fe.get(f"serve_{service}")
+        if r:
             lat = r["at_half_saturation"]
             add(
                 "Feast",
-                "feast serve JSON, Redis",
+                f"feast serve JSON, Redis, {service}",
                 lat["latency"],
                 r["saturation"]["requests_per_second"],
                 f"at {lat['offered_rate']:,.0f}/s",
             )
 
+    def compare(mine_lat: dict[str, Any], mine_tp: float, theirs_lat: dict[str, Any], theirs_tp: float) -> dict[str, Any]:
+        return {
+            "p50": ratio(theirs_lat["p50_ms"], mine_lat["p50_ms"]),
+            "p99": ratio(theirs_lat["p99_ms"], mine_lat["p99_ms"]),
+            "throughput": ratio(mine_tp, theirs_tp),
+        }
+
     ratios: dict[str, Any] = {}
-    if fe:
-        ours = sk["inprocess"].get("redis_ranker_full")
-        for key in ("inproc_odfv", "inproc_plain"):
-            if ours and key in fe:
-                theirs = fe[key]["get_online_features_to_dict"]
-                ratios[f"inprocess_redis_vs_feast_{key.split('_')[1]}"] = {
-                    "p50": ratio(theirs["p50_ms"], ours["p50_ms"]),
-                    "p99": ratio(theirs["p99_ms"], ours["p99_ms"]),
-                    "throughput": ratio(ours["slates_per_second"], theirs["slates_per_second"]),
-                }
-        if "serve" in fe:
-            theirs = fe["serve"]
-            for label in ("json_cache_off", "msgpack_cache_off", "json_cache_on", "msgpack_cache_on"):
-                mine = sk.get("http", {}).get(label)
-                if mine:
-                    ratios[f"http_{label}_vs_feast_serve"] = {
-                        "p50": ratio(theirs["at_half_saturation"]["latency"]["p50_ms"], mine["at_half_saturation"]["latency"]["p50_ms"]),
-                        "p99": ratio(theirs["at_half_saturation"]["latency"]["p99_ms"], mine["at_half_saturation"]["latency"]["p99_ms"]),
-                        "throughput": ratio(mine["saturation"]["requests_per_second"], theirs["saturation"]["requests_per_second"]),
-                    }
+    for service, request in (("ranker_full", "ranker_full"), ("ranker", "ranker"), ("ranker_full", "stored_only")):
+        mine, theirs = sk["inprocess"].get(f"redis_{service}"), fe.get(f"inproc_{request}")
+        if mine and theirs:
+            t = theirs["get_online_features_to_dict"]
+            ratios[f"inprocess_redis_{service}_vs_feast_{request}"] = compare(mine, mine["slates_per_second"], t, t["slates_per_second"])
+    for label, mine in sk.get("http", {}).items():
+        theirs = fe.get(f"serve_{mine['service']}")
+        if theirs:
+            ratios[f"http_{label}_vs_feast_serve_json"] = compare(
+                mine["at_half_saturation"]["latency"],
+                mine["saturation"]["requests_per_second"],
+                theirs["at_half_saturation"]["latency"],
+                theirs["saturation"]["requests_per_second"],
+            )
     return rows, ratios
 
 
 def targets(results: dict[str, Any], ratios: dict[str, Any]) -> dict[str, Any]:
     sk = results["skewless"]
     out: dict[str, Any] = {}
-    emb = sk["inprocess"].get("embedded_ranker_full")
-    red = sk["inprocess"].get("redis_ranker_full")
-    if emb:
-        out["inprocess_embedded_p99_le_1ms"] = {"value_ms": emb["p99_ms"], "met": emb["p99_ms"] <= 1.0}
-    if red:
-        out["inprocess_redis_p99_le_2ms"] = {"value_ms": red["p99_ms"], "met": red["p99_ms"] <= 2.0}
-    http = sk.get("http", {}).get("msgpack_cache_off")
-    if http:
-        sat = http["saturation"]["requests_per_second"]
-        at = http.get("at_1000_per_second", http["at_half_saturation"])
-        p99 = at["latency"]["p99_ms"]
-        rate = at["offered_rate"]
-        out["http_binary_p99_le_5ms_at_1000_per_core"] = {
-            "saturation_per_second": sat,
-            "p99_ms": p99,
-            "at_rate": rate,
-            "met": sat >= 1000 and p99 <= 5.0 and rate >= 1000 * 0.98,
-        }
+    for service in SERVICES:
+        emb = sk["inprocess"].get(f"embedded_{service}")
+        red = sk["inprocess"].get(f"redis_{service}")
+        if emb:
+            out[f"inprocess_embedded_{service}_p99_le_1ms"] = {"p99_ms": emb["p99_ms"], "met": emb["p99_ms"] <= 1.0}
+        if red:
+            out[f"inprocess_redis_{service}_p99_le_2ms"] = {"p99_ms": red["p99_ms"], "met": red["p99_ms"] <= 2.0}
+    for service in SERVICES:
+        http = sk.get("http", {}).get(f"{service}_msgpack_cache_off")
+        if http:
+            sat = http["saturation"]["requests_per_second"]
+            at = http.get("at_1000_per_second", http["at_half_saturation"])
+            out[f"http_binary_{service}_p99_le_5ms_at_1000_per_core"] = {
+                "saturation_per_second": sat,
+                "p99_ms": at["latency"]["p99_ms"],
+                "at_rate": at["offered_rate"],
+                "met": sat >= 1000 and at["latency"]["p99_ms"] <= 5.0 and at["offered_rate"] >= 1000 * 0.98,
+            }
     for key, r in ratios.items():
         if r.get("p99") is not None:
             out[f"p99_10x_{key}"] = {"ratio": r["p99"], "met": r["p99"] >= 10}
@@ -766,11 +838,12 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="20k users, 5k articles, short phases (a smoke test)")
     parser.add_argument("--slates", type=int, help="in-process slates timed per configuration (default 10,000; quick 500)")
     parser.add_argument("--feast-slates", type=int, help="Feast in-process slates timed (default 1,500; quick 100)")
-    parser.add_argument("--http-seconds", type=float, help="measured seconds per latency phase (default 30; quick 4)")
+    parser.add_argument("--http-seconds", type=float, help="measured seconds per latency phase (default 20; quick 4)")
     parser.add_argument("--no-feast", action="store_true", help="skewless only")
     parser.add_argument("--no-http", action="store_true", help="in-process only")
     parser.add_argument("--workdir", help="keep the repo, logs and result files here (default: a temporary folder, removed)")
     parser.add_argument("--wait-idle", type=float, default=0.0, help="wait up to this many minutes for load < 0.5 and no other benchmark")
+    parser.add_argument("--reuse", action="store_true", help="reuse the data written by an earlier run in the same --workdir (same sizes)")
     parser.add_argument("--profile", action="store_true", help="also cProfile the in-process path (own time per function)")
     parser.add_argument("--json", help="write the results here")
     args = parser.parse_args()
@@ -781,14 +854,14 @@ def main() -> int:
             args.articles = 5_000
     n_slates = args.slates or (500 if args.quick else 10_000)
     n_feast = args.feast_slates or (100 if args.quick else 1_500)
-    lat_seconds = args.http_seconds or (4.0 if args.quick else 30.0)
+    lat_seconds = args.http_seconds or (4.0 if args.quick else 20.0)
     phases = {
         "sat": 3.0 if args.quick else 12.0,
         "sat_warm": 1.0 if args.quick else 3.0,
         "lat": lat_seconds,
         "lat_warm": 1.0 if args.quick else 3.0,
     }
-    feast_phases = {**phases, "sat": 5.0 if args.quick else 25.0, "lat": 6.0 if args.quick else 90.0}
+    feast_phases = {**phases, "sat": 5.0 if args.quick else 20.0, "lat": 6.0 if args.quick else 60.0}
     feast = not args.no_feast
     if feast and not FEAST_PYTHON.exists():
         raise SystemExit(f"{FEAST_PYTHON} is missing: create it (see bench/requirements-feast-online.txt) or pass --no-feast")
@@ -819,28 +892,57 @@ def main() -> int:
         "skewless": {},
     }
     log(f"machine: {results['machine']['cpu_model']}, {os.cpu_count()} cores; workdir {workdir}")
-    redis = start_redis(workdir)
+    marker = workdir / "data.json"
+    wanted = {"users": args.users, "articles": args.articles, "feast": feast, "seed": data.SEED}
+    previous = json.loads(marker.read_text()) if marker.exists() else None
+    reuse = bool(args.reuse and previous and {k: previous.get(k) for k in wanted} == wanted)
+    if args.reuse and not reuse:
+        log("--reuse: no data of these sizes in the workdir; writing it")
+    redis_dir = workdir / "redis-data"
+    if not reuse:
+        marker.unlink(missing_ok=True)
+        shutil.rmtree(redis_dir, ignore_errors=True)
+    log(f"starting redis-server{' (loading the saved data)' if reuse else ''}")
+    redis = start_redis(redis_dir)
     try:
-        repo = setup_repo(workdir, redis.url)
-        now_us = time.time_ns() // 1000
-        log(f"writing {args.users:,} users and {args.articles:,} articles to the embedded store and Redis")
-        results["skewless"]["write"] = write_skewless(repo, args.users, args.articles, now_us)
-        if feast:
-            log("Feast: apply and write_to_online_store (same rows, same redis-server)")
-            t0 = time.perf_counter()
-            results["feast"] = {"setup": feast_run(
-                "setup", workdir,
-                ["--redis", f"127.0.0.1:{redis.port}", "--users", str(args.users), "--articles", str(args.articles), "--now-us", str(now_us), "--odfv"],
-            )}  # fmt: skip
-            results["feast"]["setup"]["total_seconds"] = time.perf_counter() - t0
-        results["redis_memory"] = (
-            subprocess.run(["redis-cli", "-p", str(redis.port), "info", "memory"], capture_output=True, text=True)
-            .stdout.split("used_memory_human:")[1]
-            .split()[0]
-        )
-        results["redis_keys"] = subprocess.run(
-            ["redis-cli", "-p", str(redis.port), "dbsize"], capture_output=True, text=True
-        ).stdout.strip()
+        repo = setup_repo(workdir, redis.url, keep_data=reuse)
+        if reuse:
+            assert previous is not None
+            now_us = int(previous["now_us"])
+            results["skewless"]["write"] = previous.get("skewless_write")
+            if feast:
+                results["feast"] = {"setup": previous.get("feast_setup")}
+            results["config"]["reused_data_written_at"] = previous.get("written_at")
+            if feast:  # the new redis-server listens on another port
+                yaml = workdir / "feast_repo" / "feature_store.yaml"
+                lines = [
+                    f"  connection_string: 127.0.0.1:{redis.port}" if line.strip().startswith("connection_string:") else line
+                    for line in yaml.read_text().splitlines()
+                ]
+                yaml.write_text("\n".join(lines) + "\n")
+            log(f"reusing the data written at {previous.get('written_at')}")
+        else:
+            now_us = time.time_ns() // 1000
+            log(f"writing {args.users:,} users and {args.articles:,} articles to the embedded store and Redis")
+            results["skewless"]["write"] = write_skewless(repo, args.users, args.articles, now_us)
+            if feast:
+                log("Feast: apply and write_to_online_store (same rows, same redis-server)")
+                t0 = time.perf_counter()
+                results["feast"] = {"setup": feast_run(
+                    "setup", workdir,
+                    ["--redis", f"127.0.0.1:{redis.port}", "--users", str(args.users), "--articles", str(args.articles), "--now-us", str(now_us), "--odfv"],
+                )}  # fmt: skip
+                results["feast"]["setup"]["total_seconds"] = time.perf_counter() - t0
+            if args.workdir:  # keep a snapshot for --reuse
+                t0 = time.perf_counter()
+                redis_cli(redis.port, "SAVE")
+                log(f"saved the Redis data for --reuse in {time.perf_counter() - t0:.0f}s")
+                marker.write_text(json.dumps({
+                    **wanted, "now_us": now_us, "written_at": datetime.now(UTC).isoformat(),
+                    "skewless_write": results["skewless"]["write"], "feast_setup": (results.get("feast") or {}).get("setup"),
+                }))  # fmt: skip
+        results["redis_memory"] = redis_cli(redis.port, "info", "memory").split("used_memory_human:")[1].split()[0]
+        results["redis_keys"] = redis_cli(redis.port, "dbsize")
 
         if args.wait_idle:
             results["load_before_measuring"] = wait_for_idle(args.wait_idle, 0.5)
@@ -850,6 +952,8 @@ def main() -> int:
             f"load before measuring: {results['load_before_measuring']['loadavg']}, other benchmarks: {results['load_before_measuring']['other_benchmarks']}"
         )
 
+        results["embedded_page_cache_warmup"] = warm_page_cache(repo / "data" / "online")
+        log(f"read the embedded store's file once ({results['embedded_page_cache_warmup']['bytes'] / 2**30:.1f} GiB) so it is warm")
         warm = data.slates(max(200, n_slates // 10), args.users, args.articles, stream=1)
         slates = data.slates(n_slates, args.users, args.articles, stream=2)
         results["skewless"]["inprocess"] = {}
@@ -872,31 +976,28 @@ def main() -> int:
                     log(f"  {row['own_share']:5.1%}  {row['own_ms_per_slate']:.3f} ms/slate  {row['function']}")
 
         if feast:
-            sample = slates[:3]
-            theirs = feast_run("values", workdir, ["--users", str(args.users), "--articles", str(args.articles), "--slates", "3", "--odfv"])
-            results["feast"]["value_check"] = compare_with_feast(skewless_values(repo, sample), theirs["responses"])
+            requests = feast_requests(repo)
+            results["feast"]["requests"] = requests
+            refs_files = {}
+            for name, refs in requests.items():
+                refs_files[name] = workdir / f"feast_refs_{name}.json"
+                refs_files[name].write_text(json.dumps(refs))
+            sizes = ["--users", str(args.users), "--articles", str(args.articles)]
+            theirs = feast_run("values", workdir, [*sizes, "--slates", "3", "--refs", str(refs_files["ranker_full"])])
+            results["feast"]["value_check"] = compare_with_feast(skewless_values(repo, slates[:3]), theirs["responses"])
             log(f"values, skewless vs Feast on 3 slates: {results['feast']['value_check']}")
-            for key, odfv in (("inproc_odfv", True), ("inproc_plain", False)):
-                log(f"Feast in-process ({'with' if odfv else 'without'} on-demand views): {n_feast:,} slates")
-                extra = [
-                    "--users",
-                    str(args.users),
-                    "--articles",
-                    str(args.articles),
-                    "--slates",
-                    str(n_feast),
-                    "--warmup",
-                    str(max(20, n_feast // 10)),
-                ]
-                results["feast"][key] = feast_run("inproc", workdir, extra + (["--odfv"] if odfv else []))
-                r = results["feast"][key]["get_online_features_to_dict"]
+            for name in (*SERVICES, "stored_only"):
+                log(f"Feast in-process, {name} request ({len(requests[name])} features): {n_feast:,} slates")
+                extra = [*sizes, "--slates", str(n_feast), "--warmup", str(max(20, n_feast // 10)), "--refs", str(refs_files[name])]
+                results["feast"][f"inproc_{name}"] = feast_run("inproc", workdir, extra)
+                r = results["feast"][f"inproc_{name}"]["get_online_features_to_dict"]
                 log(f"  p50 {r['p50_ms']:.2f} ms, p99 {r['p99_ms']:.2f} ms, {r['slates_per_second']:.0f} slates/s")
 
         if not args.no_http:
             http_slates = data.slates(min(20_000, max(2_000, n_slates)), args.users, args.articles, stream=3)
             results["skewless"]["http"] = skewless_http(repo, redis.url, http_slates, workdir, phases)
             if feast:
-                results["feast"]["serve"] = feast_http(workdir, http_slates[:5000], feast_phases)
+                results["feast"].update(feast_http(workdir, http_slates[:5000], results["feast"]["requests"], feast_phases))
         results["load_at_end"] = load_state()
     finally:
         redis.stop()
