@@ -14,7 +14,7 @@ from pathlib import Path
 
 import lmdb
 
-_EXPIRY = struct.Struct(">q")  # µs since the epoch; 0 = never
+EXPIRY = struct.Struct(">q")  # µs since the epoch; 0 = never
 DEFAULT_MAP_SIZE = 64 << 30  # address space, not disk: the file grows with the data
 
 
@@ -23,32 +23,32 @@ class EmbeddedOnlineStore:
         self.path = Path(path)
         self.path.mkdir(parents=True, exist_ok=True)
         # One environment per process and path; lock=True lets processes share it safely.
-        self._env = lmdb.open(str(self.path), map_size=map_size, max_dbs=1, subdir=True, readahead=False, lock=True)
+        self.env = lmdb.open(str(self.path), map_size=map_size, max_dbs=1, subdir=True, readahead=False, lock=True)
 
     def get_many(self, keys: Sequence[bytes]) -> list[bytes | None]:
         now = time.time_ns() // 1000
         result: list[bytes | None] = []
-        with self._env.begin(buffers=False) as txn:
+        with self.env.begin(buffers=False) as txn:
             for key in keys:
                 raw = txn.get(key)
                 if raw is None:
                     result.append(None)
                     continue
-                (expires,) = _EXPIRY.unpack_from(raw)
+                (expires,) = EXPIRY.unpack_from(raw)
                 result.append(raw[8:] if expires == 0 or expires > now else None)
         return result
 
     def put_many(self, items: Sequence[tuple[bytes, bytes]], *, ttl_seconds: int | None = None) -> None:
         expires = 0 if ttl_seconds is None else time.time_ns() // 1000 + ttl_seconds * 1_000_000
-        header = _EXPIRY.pack(expires)
-        with self._env.begin(write=True) as txn:
+        header = EXPIRY.pack(expires)
+        with self.env.begin(write=True) as txn:
             for key, value in items:
                 txn.put(key, header + value)
 
     def delete_many(self, keys: Sequence[bytes]) -> None:
-        with self._env.begin(write=True) as txn:
+        with self.env.begin(write=True) as txn:
             for key in keys:
                 txn.delete(key)
 
     def close(self) -> None:
-        self._env.close()
+        self.env.close()

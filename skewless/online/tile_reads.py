@@ -1,0 +1,81 @@
+"""Reading windowed features from tiles: each window is its whole tiles plus the raw events before ``t``.
+
+For a read at ``t`` every entity of a view needs the same tile positions (they depend only on
+``t`` and the windows), so the positions are computed once per read and fetched for all
+entities in one ``get_many`` (one MGET, one round trip per cluster node).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import msgpack
+
+from skewless.aggregation.tiles import Partial, TileLayout, floor_to, window_tiles
+from skewless.aggregation.windows import MICROS
+from skewless.definitions.feature_view import FeatureView
+from skewless.errors import InvalidRequestError
+from skewless.online.protocol import OnlineStore
+from skewless.online.tile_keys import raw_key, tile_key
+
+
+@dataclass(frozen=True)
+class TiledView:
+    """A windowed view with its tile layout."""
+
+    view: FeatureView
+    layout: TileLayout
+
+    @classmethod
+    def of(cls, view: FeatureView, *, history_seconds: int) -> TiledView:
+        return cls(view, TileLayout.for_outputs(view.aggregation_outputs(), history_seconds=history_seconds))
+
+
+def read_windows(store: OnlineStore, tiled: TiledView, tags: Sequence[bytes], t_us: int) -> list[dict[str, Any]]:
+    """Every feature of the view (aggregates and ratios) for each entity tag, as of ``t_us``.
+
+    Raises:
+        InvalidRequestError: ``t_us`` is further in the past than the tiles keep (the layout's
+            ``history_seconds``): their finest tiles are gone, so the values would be wrong.
+    """
+    layout = tiled.layout
+    oldest = time.time_ns() // 1000 - layout.history_seconds * MICROS
+    if t_us < oldest:
+        raise InvalidRequestError(
+            f"{tiled.view.name}: windowed features can be read as of the last {layout.history_seconds:,} s only, "
+            f"not {(oldest - t_us) / MICROS + layout.history_seconds:,.0f} s ago",
+            hint="read older values with get_historical_features, or raise tile_history in skewless.yaml",
+        )
+    plans = [(o, *window_tiles(t_us, o.window_seconds, o.hop_seconds, layout.levels)) for o in layout.outputs]
+    positions = list(dict.fromkeys(tile for _, tiles, _ in plans for tile in tiles))
+    raw_start = floor_to(t_us, layout.base)
+    width = len(positions) + 1
+    keys = [k for tag in tags for k in (*(tile_key(tag, level, start) for level, start in positions), raw_key(tag, raw_start))]
+    values = store.get_many(keys)
+    index = {position: i for i, position in enumerate(positions)}
+    results = []
+    for e in range(len(tags)):
+        row = values[e * width : (e + 1) * width]
+        tiles = [msgpack.unpackb(v) if v is not None else None for v in row[:-1]]
+        before_t = _raw_before(row[-1], t_us)
+        features: dict[str, Any] = {}
+        for output, window, _ in plans:
+            parts: list[Partial] = [p for p in (tiles[index[tile]] for tile in window) if p is not None]
+            features[output.name] = layout.finalize(layout.merge_all([*parts, *before_t]), output)
+        for ratio in tiled.view.ratios:
+            num, den = features[ratio.numerator], features[ratio.denominator]
+            features[ratio.name] = None if not den or num is None else float(num) / den
+        results.append(features)
+    return results
+
+
+def _raw_before(raw: bytes | None, t_us: int) -> list[Partial]:
+    """The partials of the raw events (records ``[ts, partial]``, concatenated) before ``t``."""
+    if raw is None:
+        return []
+    unpacker = msgpack.Unpacker()
+    unpacker.feed(raw)
+    return [partial for ts, partial in unpacker if ts < t_us]
