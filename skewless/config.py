@@ -97,12 +97,31 @@ class ServingConfig(_Config):
     max_rows: int = Field(default=1000, ge=1)
 
 
+class StreamingConfig(_Config):
+    """Events pushed or read from a bus, applied to the online tiles and the offline log.
+
+    ``tile_history_seconds``: how far in the past windowed features can be read online with an
+    explicit ``now`` (skew checks, replays); tiles are kept that much longer. Events more than
+    ``max_future_seconds`` ahead of the clock, or larger than ``max_event_bytes`` as JSON, are
+    dead letters. ``bus_url``: the Redis holding the event streams (Redis Streams), and
+    ``partitions``: how many streams per source, the unit of parallelism of stream workers.
+    """
+
+    tile_history_seconds: int = Field(default=3_600, ge=0)
+    max_future_seconds: int = Field(default=300, ge=0)
+    max_event_bytes: int = Field(default=64 * 1024, ge=256)
+    bus_url: str = "redis://127.0.0.1:6379/0"
+    partitions: int = Field(default=4, ge=1, le=1024)
+    batch_size: int = Field(default=1_000, ge=1)
+
+
 class RepoConfig(_Config):
     project: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     registry: RegistryConfig = RegistryConfig()
     offline_store: OfflineStoreConfig = OfflineStoreConfig()
     online_store: OnlineStoreConfig = EmbeddedOnlineStoreConfig()
     serving: ServingConfig = ServingConfig()
+    streaming: StreamingConfig = StreamingConfig()
 
 
 def load_config(path: str | Path) -> RepoConfig:

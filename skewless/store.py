@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from skewless.online.client import OnlineFeatures
     from skewless.online.materialize import MaterializeResult
     from skewless.online.retrieval import OnlineResponse
+    from skewless.streaming.push import EventSink, PushResult
 
 
 def convert_table(table: Any, output: str) -> Any:
@@ -265,6 +266,37 @@ class FeatureStore:
                 )
                 for view in online_views(catalog, views)
             ]
+
+    # -- streaming -------------------------------------------------------------------------------
+
+    def push(self, source: str | Source, events: Any) -> PushResult:
+        """Apply events of a stream source now: logged offline, then in the online tiles, so the next
+        read sees them. Invalid and late events become dead letters (in the result and in
+        ``<offline>/_dead_letters``); the valid events of the same call are still applied.
+
+        >>> store.push("engagement", [{"user_id": 7, "article_id": 3, "clicked": 1, ...}])  # doctest: +SKIP
+        """
+        from skewless.streaming.push import push_events
+
+        return push_events(self.event_sink(), source, events)
+
+    def event_sink(self) -> EventSink:
+        """Where events go: the offline tables, the online tiles and the dead-letter table."""
+        from skewless.online.tile_writes import tile_writer_for
+        from skewless.streaming.dead_letters import DeadLetterTable
+        from skewless.streaming.push import EventSink
+
+        settings = self.config.streaming
+        return EventSink(
+            project=self.project,
+            catalog=self.registry.snapshot().catalog,
+            tables=self.offline_tables,
+            writer=tile_writer_for(self.online.store),
+            dead_letters=DeadLetterTable(self.offline_tables.root),
+            history_seconds=settings.tile_history_seconds,
+            max_future_seconds=settings.max_future_seconds,
+            max_event_bytes=settings.max_event_bytes,
+        )
 
     def _offline_engine(self) -> Any:
         """The engine ``offline_store.engine`` names: DuckDB in-process, or Spark (``skewless[spark]``)."""
