@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from skewless.aggregation.windows import MICROS
 from skewless.definitions.selection import FeatureSelection, ViewSelection
 from skewless.definitions.source import BatchSource, StreamSource
-from skewless.offline.pit_aggregation import Projection, aggregation_ctes
+from skewless.offline.pit_aggregation import Projection, aggregation_ctes, needed_outputs, reach_us, value_column
 from skewless.offline.sql_text import q
 
 
@@ -37,24 +37,64 @@ def source_relation_sql(source: BatchSource | StreamSource, scan: str, *, write_
 
 def point_in_time_sql(selection: FeatureSelection, *, entity: str, sources: Mapping[str, str]) -> str:
     """One query returning ``__row`` and every view feature column of ``selection``."""
-    ctes: list[str] = []
+    ctes, streams = event_stream_ctes(selection, entity=entity, sources=sources)
     joins: list[str] = []
     projections: list[str] = []
     for index, view_selection in enumerate(selection.views):
         view = view_selection.view
-        relation = f"({sources[view.source.name]})"
+        alias = _aliases(index)
         if view.is_aggregation:
-            parts, project = aggregation_ctes(view_selection, entity, relation)
+            parts, project = aggregation_ctes(view_selection, entity, streams[view.source.name], alias)
         else:
-            parts, project = _snapshot_cte(view_selection, entity, relation)
-        for suffix, sql in parts:
-            name = f"v{index}{suffix}"
-            ctes.append(f"{name} AS (\n{sql}\n)")
-            joins.append(f"LEFT JOIN {name} ON {name}.__row = e.__row")
-        projections.extend(f"{expression} AS {q(column)}" for column, expression in project(_aliases(index)))
+            parts, project = _snapshot_cte(view_selection, entity, f"({sources[view.source.name]})")
+        for suffix, sql, on in parts:
+            ctes.append(f"{alias(suffix)} AS (\n{sql}\n)")
+            if on:
+                joins.append(f"LEFT JOIN {alias(suffix)} ON {on.replace('{t}', alias(suffix))}")
+        projections.extend(f"{expression} AS {q(column)}" for column, expression in project(alias))
     with_clause = "WITH " + ",\n".join(ctes) + "\n" if ctes else ""
     select = ", ".join(["e.__row", *projections])
     return f"{with_clause}SELECT {select}\nFROM {entity} e\n" + "\n".join(joins) + "\nORDER BY e.__row"
+
+
+def event_stream_ctes(selection: FeatureSelection, *, entity: str, sources: Mapping[str, str]) -> tuple[list[str], dict[str, str]]:
+    """Per source of the selection's aggregation views: CTEs, and the event stream they read.
+
+    De-duplication (each event id once: its first write, anywhere in the source) is a hash
+    aggregate over every event id, the costliest step of a windowed query, so it runs once per
+    source per query, narrow: only the ids written more than once and their first write come out
+    of it (a small, materialized table). Each view then reads the source's rows minus the later
+    copies of those ids, limited to the time the entity rows can see; its ASOF join keeps only
+    the keys of the entity rows. Rows are not materialized: a second scan of the columns is
+    cheaper than holding every event of a large source in memory.
+    """
+    ctes: list[str] = []
+    streams: dict[str, str] = {}
+    views: dict[str, list[ViewSelection]] = {}
+    for view_selection in selection.views:
+        if view_selection.view.is_aggregation:
+            views.setdefault(view_selection.view.source.name, []).append(view_selection)
+    for index, (name, chosen) in enumerate(views.items()):
+        source = chosen[0].view.source
+        relation = f"({sources[name]})"
+        keys = list(dict.fromkeys(k for v in chosen for k in v.view.join_keys))
+        columns = list(dict.fromkeys(o.column for v in chosen for o in needed_outputs(v)))
+        reach = max(reach_us(v.view) for v in chosen)
+        values = ", ".join(f"src.{q(c)} AS {value_column(c)}" for c in columns)
+        where = f"src.__ts < (SELECT max(__ts) FROM {entity}) AND src.__ts >= (SELECT min(__ts) FROM {entity}) - {reach}"
+        event_id = source.event_id_field
+        if event_id:
+            ctes.append(
+                f"d{index} AS MATERIALIZED (\nSELECT {q(event_id)} AS __id, min(__seq) AS __first FROM {relation} src "
+                f"GROUP BY {q(event_id)} HAVING count(*) > 1\n)"
+            )
+            duplicates = f"\n  LEFT JOIN d{index} ON d{index}.__id = src.{q(event_id)}"
+            where += f" AND (d{index}.__first IS NULL OR src.__seq = d{index}.__first)"
+        else:
+            duplicates = ""
+        selected = ", ".join([*(f"src.{q(k)}" for k in keys), "src.__ts", "src.__seq", values])
+        streams[name] = f"(SELECT {selected}\n  FROM {relation} src{duplicates}\n  WHERE {where})"
+    return ctes, streams
 
 
 def _aliases(index: int) -> Callable[[str], str]:
@@ -68,18 +108,21 @@ def _keys(view_selection: ViewSelection) -> list[str]:
     return list(view_selection.view.join_keys)
 
 
-def _snapshot_cte(view_selection: ViewSelection, entity: str, relation: str) -> tuple[list[tuple[str, str]], Projection]:
+def _snapshot_cte(view_selection: ViewSelection, entity: str, relation: str) -> tuple[list[tuple[str, str, str]], Projection]:
     view = view_selection.view
     keys = _keys(view_selection)
     features = list(view_selection.features)
     key_list = ", ".join(q(k) for k in keys)
     feature_list = ", ".join(q(f) for f in features)
     not_null = " AND ".join(f"{q(k)} IS NOT NULL" for k in keys)
+    # Only rows an entity row can match: its keys, not after the latest entity time. Without this
+    # the tie-break window and the ASOF join sort the whole source whatever the entity rows.
+    visible = f"{not_null} AND ({key_list}) IN (SELECT ({key_list}) FROM {entity}) AND __ts <= (SELECT max(__ts) FROM {entity})"
     latest_per_time = (
         f"SELECT {key_list}, __ts, {feature_list} FROM (\n"
         f"  SELECT {key_list}, __ts, {feature_list}, row_number() OVER (\n"
         f"    PARTITION BY {key_list}, __ts ORDER BY __created DESC NULLS LAST, __seq DESC) AS __rank\n"
-        f"  FROM {relation} src WHERE {not_null}\n"
+        f"  FROM {relation} src WHERE {visible}\n"
         f") ranked WHERE __rank = 1"
     )
     on = " AND ".join(f"e.{q(k)} = s.{q(k)}" for k in keys)
@@ -90,7 +133,7 @@ def _snapshot_cte(view_selection: ViewSelection, entity: str, relation: str) -> 
     def project(alias: Callable[[str], str]) -> list[tuple[str, str]]:
         return [(view_selection.column(f), f"{alias('')}.{q(view_selection.column(f))}") for f in features]
 
-    return [("", sql)], project
+    return [("", sql, "{t}.__row = e.__row")], project
 
 
 def selected_sources(selection: FeatureSelection) -> Sequence[BatchSource | StreamSource]:
