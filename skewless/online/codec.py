@@ -42,10 +42,19 @@ class RowCodec:
                 row[i] = (moment - _EPOCH) // timedelta(microseconds=1)
         return msgpack.packb([self.schema_id, int(event_ts_us), *row], use_bin_type=True)  # type: ignore[no-any-return]
 
+    def decode_raw(self, data: bytes) -> list[Any] | None:
+        """The stored row as written, ``[schema_id, event_ts_us, *values]`` with embeddings as float32
+        bytes and timestamps as µs, or None if written under another layout. Online reads convert
+        whole columns, only those they return, and slice nothing per row."""
+        row: list[Any] = msgpack.unpackb(data, raw=False)
+        if not row or row[0] != self.schema_id:
+            return None
+        return row
+
     def decode(self, data: bytes) -> tuple[int, list[Any]] | None:
         """``(event_ts_us, values)``, or None if the bytes were written under another layout."""
-        row = msgpack.unpackb(data, raw=False)
-        if not row or row[0] != self.schema_id:
+        row = self.decode_raw(data)
+        if row is None:
             return None
         values = row[2:]
         for i in self._embeddings:

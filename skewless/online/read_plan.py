@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from skewless.definitions.feature_view import FeatureView
 from skewless.definitions.selection import FeatureSelection, ViewSelection
+from skewless.definitions.types import DType
 from skewless.online.codec import RowCodec
 from skewless.online.keys import key_prefix
 
@@ -23,6 +24,7 @@ class ViewReadPlan:
     join_keys: tuple[str, ...]
     positions: tuple[int, ...]  # where each selected feature sits in the stored row
     ttl_us: int | None
+    columns: tuple[tuple[str, int, DType], ...] = ()  # per selected feature: internal column, stored position, type
 
     @property
     def view(self) -> FeatureView:
@@ -51,14 +53,11 @@ def compile_read_plan(project: str, selection: FeatureSelection) -> ReadPlan:
         prefix, codec = codec_for(project, view)
         order = stored_features(view)
         ttl = view.ttl_seconds
+        positions = tuple(order.index(f) for f in view_selection.features)
+        columns = tuple(
+            (view_selection.column(f), p, codec.features[p].dtype) for f, p in zip(view_selection.features, positions, strict=True)
+        )
         views.append(
-            ViewReadPlan(
-                view_selection,
-                prefix,
-                codec,
-                view.join_keys,
-                tuple(order.index(f) for f in view_selection.features),
-                None if ttl is None else ttl * 1_000_000,
-            )
+            ViewReadPlan(view_selection, prefix, codec, view.join_keys, positions, None if ttl is None else ttl * 1_000_000, columns)
         )
     return ReadPlan(selection, tuple(views))

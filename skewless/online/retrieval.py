@@ -1,8 +1,9 @@
 """Reading a selection for a batch of entity rows (e.g. 1 user x 50 articles) from the online store.
 
 All the keys of all the views go to the store in one ``get_many`` (one round trip per Redis
-node), each distinct entity once however many rows repeat it. On-demand features then run on
-the same Arrow-to-NumPy conversion as in training sets, with ``event_timestamp`` = now.
+node), each distinct entity once however many rows repeat it. Stored rows become columns in
+:mod:`skewless.online.columns`. On-demand features then get the same NumPy arrays as in training
+sets, with ``event_timestamp`` = now, built without Arrow where that gives the same arrays.
 """
 
 from __future__ import annotations
@@ -14,19 +15,16 @@ from typing import Any, Final
 import numpy as np
 import pyarrow as pa
 
-from skewless.definitions.types import DType, Embedding, Int64, String, Timestamp
+from skewless.definitions.types import DType, Embedding, Int64, String
 from skewless.errors import InvalidRequestError, OnlineStoreUnavailableError
-from skewless.online.codec import RowCodec
+from skewless.online.columns import NOT_FOUND, NULL_VALUE, OUTSIDE_MAX_AGE, PRESENT, UNAVAILABLE, RawColumn, view_columns
 from skewless.online.keys import entity_keys
 from skewless.online.protocol import OnlineStore
 from skewless.online.read_plan import ReadPlan
-from skewless.transform.on_demand import apply_on_demand
+from skewless.transform.on_demand import arrow_to_udf_input, run_udf, udf_output_to_values, values_to_udf_input
 
-PRESENT: Final = "PRESENT"
-NOT_FOUND: Final = "NOT_FOUND"
-NULL_VALUE: Final = "NULL_VALUE"
-OUTSIDE_MAX_AGE: Final = "OUTSIDE_MAX_AGE"
-UNAVAILABLE: Final = "STORE_UNAVAILABLE"  # the store did not answer in time and nothing was cached
+__all__ = ["CACHED", "NOT_FOUND", "NULL_VALUE", "OUTSIDE_MAX_AGE", "PRESENT", "UNAVAILABLE", "OnlineResponse", "columnar", "read_online"]
+
 CACHED: Final = "CACHED"  # served from the serving cache while the store was unreachable
 
 
@@ -77,58 +75,58 @@ def read_online(
     request_context: Mapping[str, Any] | None = None,
 ) -> OnlineResponse:
     count = len(next(iter(rows.values()))) if rows else 0
-    internal: dict[str, Column] = {}
-    keys_per_view = [_entity_keys(view.prefix, view.join_keys, rows, plan.selection.join_keys) for view in plan.views]
+    keys_per_view = _keys_per_view(plan, rows)
     distinct = list(dict.fromkeys(k for keys in keys_per_view for k in keys))
     try:
         raw = dict(zip(distinct, store.get_many(distinct), strict=True))
         available = True
     except OnlineStoreUnavailableError:
         raw, available = {}, False
+    stored: dict[str, RawColumn] = {}
     for view, keys in zip(plan.views, keys_per_view, strict=True):
-        decoded = {k: _decode(view.codec, raw.get(k)) for k in dict.fromkeys(keys)}
-        missing = NOT_FOUND if available else UNAVAILABLE
-        ttl = view.ttl_us
-        # Per row once: its stored values if fresh, else None, and the status a missing value gets.
-        fresh = [r if r is not None and (ttl is None or now_us - r[0] <= ttl) else None for r in (decoded[k] for k in keys)]
-        absent = [missing if decoded[k] is None else OUTSIDE_MAX_AGE for k in keys]
-        times = [r[0] if r is not None else None for r in (decoded[k] for k in keys)]
-        for feature, position in zip(view.selection.features, view.positions, strict=True):
-            values = [r[1][position] if r is not None else None for r in fresh]
-            statuses = [
-                (PRESENT if v is not None else NULL_VALUE) if r is not None else a for v, r, a in zip(values, fresh, absent, strict=True)
-            ]
-            internal[view.selection.column(feature)] = (values, statuses, list(times))
+        stored.update(view_columns(view, keys, raw, available=available, now_us=now_us))
     context = _context(plan, rows, request_context, count)
+    computed: dict[str, Column] = {}
     for odfv in plan.selection.on_demand:
-        inputs: dict[str, tuple[pa.Array, DType]] = {
-            "event_timestamp": (pa.array([now_us] * count, pa.int64()).cast(Timestamp.to_arrow()), Timestamp)
-        }
+        # The function's inputs in the order the Arrow route gives them: the time, request values, features.
+        arguments: dict[str, np.ndarray] = {"event_timestamp": np.full(count, now_us, dtype=np.int64).view("datetime64[us]")}
         for name, dtype in ((f.name, f.dtype) for s in odfv.view.request_sources for f in s.schema):
-            inputs[name] = (_arrow(context[name], dtype, name), dtype)
+            fast = values_to_udf_input(context[name], dtype)
+            arguments[name] = fast if fast is not None else _via_arrow(context[name], dtype, name)
         for item in odfv.inputs:
-            inputs[item.name] = (_arrow(internal[item.internal][0], item.dtype, item.name), item.dtype)
-        outputs = apply_on_demand(odfv.view, inputs, rows=count, features=odfv.features)
-        for feature, column in outputs.items():
-            values = column.to_pylist()
-            internal[odfv.column(feature)] = (values, [PRESENT if v is not None else NULL_VALUE for v in values], [now_us] * count)
+            source = stored[item.internal]
+            fast = source.udf_input()
+            arguments[item.name] = fast if fast is not None else _via_arrow(source.values(), item.dtype, item.name)
+        outputs, types = run_udf(odfv.view, arguments, features=odfv.features)
+        for feature, result in outputs.items():
+            values = udf_output_to_values(result, types[feature], rows=count, where=f"{odfv.view.label}: output {feature!r}")
+            statuses = [PRESENT] * count if None not in values else [PRESENT if v is not None else NULL_VALUE for v in values]
+            computed[odfv.column(feature)] = (values, statuses, [now_us] * count)
     response = OnlineResponse({**rows, **{k: v for k, v in context.items() if k not in rows}}, [o.name for o in plan.selection.outputs])
     for output in plan.selection.outputs:
-        values, statuses, times = internal[output.internal]
+        read = stored.get(output.internal)
+        values, statuses, times = computed[output.internal] if read is None else (read.values(), read.statuses, read.times)
         response.values[output.name], response.statuses[output.name], response.event_timestamps[output.name] = values, statuses, times
     return response
 
 
-def _decode(codec: RowCodec, raw: bytes | None) -> tuple[int, list[Any]] | None:
-    return None if raw is None else codec.decode(raw)
-
-
-def _entity_keys(prefix: bytes, join_keys: tuple[str, ...], rows: dict[str, list[Any]], types: Mapping[str, DType]) -> list[bytes]:
-    for key in join_keys:
-        if key not in rows:
-            raise InvalidRequestError(f"missing join key {key!r}", hint=f"send {key!r} with each entity row")
-        _check_key_values(key, rows[key], types[key])
-    return entity_keys(prefix, join_keys, rows)
+def _keys_per_view(plan: ReadPlan, rows: dict[str, list[Any]]) -> list[list[bytes]]:
+    """``entity_keys`` of each view; views of the same entity check and encode its values once."""
+    encoded: dict[str, list[bytes]] = {}
+    keys = []
+    for view in plan.views:
+        for key in view.join_keys:
+            if key not in rows:
+                raise InvalidRequestError(f"missing join key {key!r}", hint=f"send {key!r} with each entity row")
+            if key not in encoded:
+                _check_key_values(key, rows[key], plan.selection.join_keys[key])
+                encoded[key] = [str(v).encode() for v in rows[key]]
+        if len(view.join_keys) == 1:
+            prefix = view.prefix
+            keys.append([prefix + value for value in encoded[view.join_keys[0]]])
+        else:
+            keys.append(entity_keys(view.prefix, view.join_keys, rows))
+    return keys
 
 
 def _check_key_values(name: str, values: list[Any], dtype: DType) -> None:
@@ -165,6 +163,13 @@ def _context(plan: ReadPlan, rows: dict[str, list[Any]], request_context: Mappin
         else:
             raise InvalidRequestError(f"missing request value {name!r}", hint=f"send {name!r} in request_context or per row")
     return context
+
+
+def _via_arrow(values: list[Any], dtype: DType, name: str) -> np.ndarray:
+    try:
+        return arrow_to_udf_input(_arrow(values, dtype, name), dtype)
+    except pa.ArrowInvalid as exc:  # e.g. an Int64 request value beyond 2**53 has no float64 for the function
+        raise InvalidRequestError(f"value of {name!r} cannot be given to an on-demand function: {exc}") from None
 
 
 def _arrow(values: list[Any], dtype: DType, name: str) -> pa.Array:
