@@ -127,3 +127,17 @@ def test_incremental_materialization_moves_the_watermark(store: FeatureStore) ->
 def test_bad_requests_say_what_is_wrong(store: FeatureStore, rows: dict, context: dict | None, message: str) -> None:  # type: ignore[type-arg]
     with pytest.raises(InvalidRequestError, match=message):
         store.online.get(FEATURES, rows, context)
+
+
+def test_an_entity_on_every_row_reads_as_when_mixed_with_others(store: FeatureStore) -> None:
+    """A slate's user is the same on every row, and is read through a shortcut (one row, repeated):
+    its values, statuses and times must be those it gets among other entities."""
+    features = ["user_profile:country", "user_profile:age", "is_night:is_night"]
+    for user in (1, 2, 3, 99):  # fresh, a null value, too old, absent
+        alone = store.online.get(features, {"user_id": [user] * 3, "article_id": [100, 200, 300]}, {"local_hour": 2}, now_us=to_us(T0))
+        mixed = store.online.get(features, {"user_id": [user, 1, user], "article_id": [100, 200, 300]}, {"local_hour": 2}, now_us=to_us(T0))
+        for name in ("country", "age", "is_night"):
+            for row in (0, 2):
+                assert alone.values[name][row] == mixed.values[name][row], (user, name)
+                assert alone.statuses[name][row] == mixed.statuses[name][row], (user, name)
+                assert alone.event_timestamps[name][row] == mixed.event_timestamps[name][row], (user, name)
