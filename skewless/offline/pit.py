@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from skewless.aggregation.windows import MICROS
 from skewless.definitions.selection import FeatureSelection, ViewSelection
 from skewless.definitions.source import BatchSource, StreamSource
-from skewless.offline.pit_aggregation import Projection, aggregation_ctes, needed_outputs, reach_us, value_column
+from skewless.offline.pit_aggregation import ViewPlan, aggregation_ctes, needed_outputs, reach_us, value_column
 from skewless.offline.sql_text import q
 
 
@@ -44,13 +44,11 @@ def point_in_time_sql(selection: FeatureSelection, *, entity: str, sources: Mapp
         view = view_selection.view
         alias = _aliases(index)
         if view.is_aggregation:
-            parts, project = aggregation_ctes(view_selection, entity, streams[view.source.name], alias)
+            parts, joined, project = aggregation_ctes(view_selection, entity, streams[view.source.name], alias)
         else:
-            parts, project = _snapshot_cte(view_selection, entity, f"({sources[view.source.name]})")
-        for suffix, sql, on in parts:
-            ctes.append(f"{alias(suffix)} AS (\n{sql}\n)")
-            if on:
-                joins.append(f"LEFT JOIN {alias(suffix)} ON {on.replace('{t}', alias(suffix))}")
+            parts, joined, project = _snapshot_cte(view_selection, entity, f"({sources[view.source.name]})", alias)
+        ctes.extend(f"{name} AS {body}" for name, body in parts)
+        joins.extend(f"LEFT JOIN {cte} {name} ON {on.replace('{t}', name)}" for name, cte, on in joined)
         projections.extend(f"{expression} AS {q(column)}" for column, expression in project(alias))
     with_clause = "WITH " + ",\n".join(ctes) + "\n" if ctes else ""
     select = ", ".join(["e.__row", *projections])
@@ -108,7 +106,7 @@ def _keys(view_selection: ViewSelection) -> list[str]:
     return list(view_selection.view.join_keys)
 
 
-def _snapshot_cte(view_selection: ViewSelection, entity: str, relation: str) -> tuple[list[tuple[str, str, str]], Projection]:
+def _snapshot_cte(view_selection: ViewSelection, entity: str, relation: str, name: Callable[[str], str]) -> ViewPlan:
     view = view_selection.view
     keys = _keys(view_selection)
     features = list(view_selection.features)
@@ -133,7 +131,7 @@ def _snapshot_cte(view_selection: ViewSelection, entity: str, relation: str) -> 
     def project(alias: Callable[[str], str]) -> list[tuple[str, str]]:
         return [(view_selection.column(f), f"{alias('')}.{q(view_selection.column(f))}") for f in features]
 
-    return [("", sql, "{t}.__row = e.__row")], project
+    return [(name(""), f"(\n{sql}\n)")], [(name(""), name(""), "{t}.__row = e.__row")], project
 
 
 def selected_sources(selection: FeatureSelection) -> Sequence[BatchSource | StreamSource]:

@@ -30,10 +30,12 @@ from skewless.definitions.selection import ViewSelection
 from skewless.definitions.types import Float32, Float64, Int64
 from skewless.offline.sql_text import q
 
-# Given a CTE's suffix, its alias in the final SELECT; returns (column, SQL expression) pairs.
+RUNNING = ("count", "sum", "mean", "last")
+# Given the alias function of a view, its (column, SQL expression) pairs in the final SELECT.
 Projection = Callable[[Callable[[str], str]], list[tuple[str, str]]]
-# (suffix, SQL, join condition of the CTE's alias ``{t}`` with the entity rows ``e``)
-Cte = tuple[str, str, str]
+# A view's CTEs as (name, body after AS), its LEFT JOINs as (alias, CTE, condition on ``{t}``
+# (the alias) and ``e`` (the entity rows)), and its projection.
+ViewPlan = tuple[list[tuple[str, str]], list[tuple[str, str, str]], Projection]
 
 
 def needed_outputs(view_selection: ViewSelection) -> list[AggregationOutput]:
@@ -56,10 +58,10 @@ def value_column(column: str) -> str:
     return q(f"__v_{column}")
 
 
-def aggregation_ctes(view_selection: ViewSelection, entity: str, events: str, name: Callable[[str], str]) -> tuple[list[Cte], Projection]:
-    """CTEs over the event stream ``events`` (a relation with the view's keys, ``__ts``, ``__seq``
-    and :func:`value_column` columns) and the final projection. ``name(suffix)`` is the name a
-    CTE gets; the one with a join condition is joined to the entity rows."""
+def aggregation_ctes(view_selection: ViewSelection, entity: str, events: str, name: Callable[[str], str]) -> ViewPlan:
+    """The view's CTEs over the event stream ``events`` (a relation with the view's keys,
+    ``__ts``, ``__seq`` and :func:`value_column` columns), its joins to the entity rows ``e``
+    and the final projection. ``name(suffix)`` names a CTE or a join alias."""
     view = view_selection.view
     outputs = {o.name: o for o in view.aggregation_outputs()}
     ratios = {r.name: r for r in view.ratios}
@@ -67,38 +69,49 @@ def aggregation_ctes(view_selection: ViewSelection, entity: str, events: str, na
     key_names = list(view.join_keys)
     keys = ", ".join(q(k) for k in key_names)
     not_null = " AND ".join(f"{q(k)} IS NOT NULL" for k in key_names)
-    frames = sorted({(o.window_seconds, o.hop_seconds) for o in needed})
+    starts = sorted({(o.window_seconds, o.hop_seconds) for o in needed})
 
-    # Probe points: each entity time (a row the windows are read at) and each window start.
-    points = [f"SELECT {keys}, __ts AS __pts, TRUE AS __label FROM {entity} WHERE {not_null}"] + [
-        f"SELECT {keys}, {window_start_sql('__ts', w, h)} AS __pts, FALSE AS __label FROM {entity} WHERE {not_null}" for w, h in frames
+    # Probe points: each entity time (where the windows are read) and each window start.
+    points = [f"SELECT {keys}, __ts AS __pts FROM {entity} WHERE {not_null}"] + [
+        f"SELECT {keys}, {window_start_sql('__ts', w, h)} AS __pts FROM {entity} WHERE {not_null}" for w, h in starts
     ]
-    probes = f"SELECT {keys}, __pts, bool_or(__label) AS __label FROM (\n  {' UNION ALL '.join(points)}\n) p GROUP BY {keys}, __pts"
+    probes = f"SELECT DISTINCT {keys}, __pts FROM (\n  {' UNION ALL '.join(points)}\n) p"
 
     partials = _partials(needed)
+    grouped = ", ".join([*(f"p.{q(k)}" for k in key_names), "p.__pts"])
     on_keys = " AND ".join(f"ev.{q(k)} = p.{q(k)}" for k in key_names)
     segments = (
-        f"SELECT {', '.join(f'p.{q(k)}' for k in key_names)}, p.__pts, {', '.join(f'{sql} AS {name}' for name, sql in partials.items())}\n"
-        f"  FROM {events} ev ASOF JOIN (SELECT {keys}, __pts FROM {name('p')}) p ON {on_keys} AND ev.__ts < p.__pts\n"
-        f"  GROUP BY {', '.join(f'p.{q(k)}' for k in key_names)}, p.__pts"
+        f"SELECT {grouped}, {', '.join(f'{sql} AS {column}' for column, sql in partials.items())}\n"
+        f"  FROM {events} ev ASOF JOIN {name('p')} p ON {on_keys} AND ev.__ts < p.__pts\n"
+        f"  GROUP BY {grouped}"
     )
     using = ", ".join([*(q(k) for k in key_names), "__pts"])
-    grid = f"SELECT * FROM {name('p')} p LEFT JOIN ({segments}) s USING ({using})"
-    # The frame of a window [start, t): probe points in (start, t], i.e. from start + 1 on.
-    windows = ",\n  ".join(
+    windows = [f"run AS (PARTITION BY {keys} ORDER BY __pts ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)"]
+    # The frame of a window [start, t): the probe points in (start, t], i.e. from start + 1 on.
+    windows += [
         f"w_{w}_{h} AS (PARTITION BY {keys} ORDER BY __pts "
         f"RANGE BETWEEN (__pts - {window_start_sql('__pts', w, h)} - 1) PRECEDING AND CURRENT ROW)"
-        for w, h in frames
-    )
-    columns = _window_columns(needed)
-    selected = ", ".join(f"{e} AS {n}" for n, e in columns.items())
-    sql = f"SELECT {keys}, __pts, {selected}\nFROM {name('g')} g\nWINDOW {windows}\nQUALIFY __label"
-    on = " AND ".join([*(f"{{t}}.{q(k)} = e.{q(k)}" for k in key_names), "{t}.__pts = e.__ts"])
-    ctes: list[Cte] = [("p", probes, ""), ("g", grid, ""), ("", sql, on)]
+        for w, h in sorted({(o.window_seconds, o.hop_seconds) for o in needed if o.function not in RUNNING})
+    ]
+    columns = ", ".join(f"{sql} AS {column}" for column, sql in _window_columns(needed).items())
+    specs = ",\n  ".join(windows)
+    totals = f"SELECT {keys}, __pts, {columns}\nFROM {name('p')} p LEFT JOIN ({segments}) s USING ({using})\nWINDOW {specs}"
+    ctes = [(name("p"), f"MATERIALIZED (\n{probes}\n)"), (name("c"), f"MATERIALIZED (\n{totals}\n)")]
+    # The totals at t (alias name("")) and at each window start (name("1"), ...): the pivot back
+    # to entity rows is one hash join per probe point, each on (keys, time).
+    keys_on = [f"{{t}}.{q(k)} = e.{q(k)}" for k in key_names]
+    joins = [(name(""), name("c"), " AND ".join([*keys_on, "{t}.__pts = e.__ts"]))]
+    if any(o.function in RUNNING for o in needed):
+        joins += [
+            (name(str(i)), name("c"), " AND ".join([*keys_on, f"{{t}}.__pts = {window_start_sql('e.__ts', w, h)}"]))
+            for i, (w, h) in enumerate(starts, start=1)
+        ]
 
     def project(alias: Callable[[str], str]) -> list[tuple[str, str]]:
         def value(output: str) -> str:
-            return _finish(outputs[output], _expression(outputs[output]).replace("{t}", alias("")))
+            o = outputs[output]
+            start = str(starts.index((o.window_seconds, o.hop_seconds)) + 1)
+            return _finish(o, _expression(o, alias(""), alias(start)))
 
         result = []
         for feature in view_selection.features:
@@ -111,7 +124,12 @@ def aggregation_ctes(view_selection: ViewSelection, entity: str, events: str, na
                 )
         return result
 
-    return ctes, project
+    return ctes, joins, project
+
+
+def _needs_count(o: AggregationOutput) -> bool:
+    # An integer sum of an empty window is exactly 0; a float one may leave a residue, zeroed by the count.
+    return o.function in ("count", "mean") or (o.function == "sum" and o.dtype != Int64)
 
 
 def _partials(outputs: list[AggregationOutput]) -> dict[str, str]:
@@ -120,8 +138,10 @@ def _partials(outputs: list[AggregationOutput]) -> dict[str, str]:
     for o in outputs:
         v = value_column(o.column)
         if o.function in ("count", "sum", "mean"):
-            partials[q("__s_" + o.column)] = f"sum({v})"
-            partials[q("__n_" + o.column)] = f"count({v})"
+            if o.function != "count":
+                partials[q("__s_" + o.column)] = f"sum({v})"
+            if _needs_count(o):
+                partials[q("__n_" + o.column)] = f"count({v})"
         elif o.function in ("min", "max"):
             partials[q(f"__{o.function}_" + o.column)] = f"{o.function}({v})"
         elif o.function == "last":  # the segment's latest non-null value: latest time, then latest write
@@ -135,39 +155,45 @@ def _partials(outputs: list[AggregationOutput]) -> dict[str, str]:
 
 
 def _window_columns(outputs: list[AggregationOutput]) -> dict[str, str]:
-    """Each output's framed aggregate over the segments of its window (internal column names)."""
+    """Per probe point: running totals (everything before it) and the framed aggregates."""
     columns: dict[str, str] = {}
     for o in outputs:
         frame, c = f"w_{o.window_seconds}_{o.hop_seconds}", o.column
         if o.function in ("count", "sum", "mean"):
-            columns[q(f"__n_{frame}_{c}")] = f"sum({q('__n_' + c)}) OVER {frame}"
-            columns[q(f"__s_{frame}_{c}")] = f"sum({q('__s_' + c)}) OVER {frame}"
+            if o.function != "count":
+                columns[q("__s_" + c)] = f"sum({q('__s_' + c)}) OVER run"
+            if _needs_count(o):
+                columns[q("__n_" + c)] = f"sum({q('__n_' + c)}) OVER run"
+        elif o.function == "last":  # segments are in time order: the last one with a value has the latest
+            columns[q("__l_" + c)] = f"last_value({q('__l_' + c)} IGNORE NULLS) OVER run"
         elif o.function in ("min", "max"):
             columns[q(f"__{o.function}_{frame}_{c}")] = f"{o.function}({q(f'__{o.function}_' + c)}) OVER {frame}"
-        elif o.function == "last":  # segments are in time order: the last one with a value has the latest
-            columns[q(f"__l_{frame}_{c}")] = f"last_value({q('__l_' + c)} IGNORE NULLS) OVER {frame}"
         else:  # last_n: the segments' lists, newest segment first, joined
-            columns[q(f"__ln_{frame}_{c}")] = (
-                f"flatten(list({q('__ln_' + c)} ORDER BY __pts DESC) FILTER (WHERE {q('__ln_' + c)} IS NOT NULL) OVER {frame})"
-            )
+            lists = q("__ln_" + c)
+            columns[q(f"__ln_{frame}_{c}")] = f"flatten(list({lists} ORDER BY __pts DESC) FILTER (WHERE {lists} IS NOT NULL) OVER {frame})"
     return columns
 
 
-def _expression(o: AggregationOutput) -> str:
-    """An output's value from the framed columns of the CTE aliased ``{t}`` (NULL: no row joined)."""
+def _expression(o: AggregationOutput, at: str, before: str) -> str:
+    """An output's value from the totals at the entity time (alias ``at``) and at its window
+    start (``before``); NULL where no row joined."""
     frame, c = f"w_{o.window_seconds}_{o.hop_seconds}", o.column
-    count, total = f"{{t}}.{q(f'__n_{frame}_{c}')}", f"{{t}}.{q(f'__s_{frame}_{c}')}"
+
+    def window(prefix: str) -> str:
+        return f"(COALESCE({at}.{q(prefix + c)}, 0) - COALESCE({before}.{q(prefix + c)}, 0))"
+
     if o.function == "count":
-        return f"CAST({count} AS BIGINT)"
+        return window("__n_")
     if o.function == "sum":
-        return f"CASE WHEN {count} > 0 THEN {total} END"
+        return window("__s_") if o.dtype == Int64 else f"CASE WHEN {window('__n_')} = 0 THEN 0 ELSE {window('__s_')} END"
     if o.function == "mean":
-        return f"CASE WHEN {count} > 0 THEN CAST({total} AS DOUBLE) / {count} END"
+        return f"CASE WHEN {window('__n_')} = 0 THEN NULL ELSE CAST({window('__s_')} AS DOUBLE) / {window('__n_')} END"
+    if o.function == "last":  # the latest value before t, if the window still covers it
+        last = f"{at}.{q('__l_' + c)}"
+        return f"CASE WHEN {last}.t >= {window_start_sql('e.__ts', o.window_seconds, o.hop_seconds)} THEN {last}.v END"
     if o.function in ("min", "max"):
-        return f"{{t}}.{q(f'__{o.function}_{frame}_{c}')}"
-    if o.function == "last":
-        return f"{{t}}.{q(f'__l_{frame}_{c}')}.v"
-    return f"list_slice({{t}}.{q(f'__ln_{frame}_{c}')}, 1, {o.n})"
+        return f"{at}.{q(f'__{o.function}_{frame}_{c}')}"
+    return f"list_slice({at}.{q(f'__ln_{frame}_{c}')}, 1, {o.n})"
 
 
 def _finish(output: AggregationOutput, expression: str) -> str:
