@@ -41,16 +41,32 @@ class RegistryConfig(_Config):
         return value
 
 
+class DuckDBConfig(_Config):
+    """What DuckDB may use to build training sets (``offline_store.engine: duckdb``).
+
+    ``memory_limit``: DuckDB's buffer limit, as a size (``12GB``, ``500MiB``) or a share of RAM
+    (``50%``). Past it, sorts, joins and aggregates spill to ``temp_directory`` (relative to the
+    repo unless absolute) instead of growing until the process is killed. The finished training
+    set (an Arrow table) and Python are outside the limit, hence 50% and not DuckDB's own 80%.
+    ``threads``: default one per core.
+    """
+
+    memory_limit: str = Field(default="50%", pattern=r"^\s*\d+(\.\d+)?\s*(%|[KMGT]i?B|B)\s*$")
+    temp_directory: str = "data/tmp/duckdb"
+    threads: int | None = Field(default=None, ge=1)
+
+
 class OfflineStoreConfig(_Config):
     """Delta tables, one per source, under ``path`` (relative to the repo).
 
     ``time_travel_hours``: how long replaced files are kept, so older versions stay readable;
-    ``vacuum`` deletes files unreferenced for longer than this.
+    ``vacuum`` deletes files unreferenced for longer than this. ``duckdb``: see :class:`DuckDBConfig`.
     """
 
     path: str = "data/offline"
     engine: Literal["duckdb", "spark"] = "duckdb"
     time_travel_hours: int = Field(default=168, ge=0)
+    duckdb: DuckDBConfig = DuckDBConfig()
 
 
 class EmbeddedOnlineStoreConfig(_Config):

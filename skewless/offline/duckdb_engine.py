@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Final
 
 import duckdb
 import pyarrow as pa
 
+from skewless.config import DuckDBConfig
 from skewless.definitions.feature_view import FeatureView
 from skewless.definitions.selection import FeatureSelection
 from skewless.definitions.source import BatchSource, StreamSource
@@ -30,9 +32,18 @@ class SourceData:
 
 
 class DuckDBEngine:
-    def __init__(self, *, threads: int | None = None, memory_limit: str | None = None) -> None:
+    """Training sets in-process. ``memory_limit`` (``12GB``, ``50%``) and ``temp_directory`` (where
+    DuckDB spills past it) default to DuckDB's own: 80% of RAM, ``.tmp`` in the working directory."""
+
+    def __init__(self, *, threads: int | None = None, memory_limit: str | None = None, temp_directory: str | None = None) -> None:
         self.threads = threads
         self.memory_limit = memory_limit
+        self.temp_directory = temp_directory
+
+    @classmethod
+    def from_config(cls, config: DuckDBConfig, repo_path: str | Path) -> DuckDBEngine:
+        """The engine ``offline_store.duckdb`` describes, with paths relative to ``repo_path``."""
+        return cls(threads=config.threads, memory_limit=config.memory_limit, temp_directory=str(Path(repo_path) / config.temp_directory))
 
     def _connect(self) -> duckdb.DuckDBPyConnection:
         con = duckdb.connect()
@@ -41,7 +52,9 @@ class DuckDBEngine:
         if self.threads:
             con.execute(f"SET threads = {int(self.threads)}")
         if self.memory_limit:
-            con.execute(f"SET memory_limit = '{self.memory_limit}'")
+            con.execute(f"SET memory_limit = {_literal(self.memory_limit)}")
+        if self.temp_directory:
+            con.execute(f"SET temp_directory = {_literal(self.temp_directory)}")
         return con
 
     def historical_features(self, entity_rows: pa.Table, selection: FeatureSelection, sources: Mapping[str, SourceData]) -> pa.Table:
@@ -146,6 +159,10 @@ class DuckDBEngine:
         # No data yet: an empty relation of the right shape, so features come out as empty values.
         con.register(name, empty_source(source))
         return source_relation_sql(source, name)
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
 def empty_source(source: BatchSource | StreamSource) -> pa.Table:

@@ -7,16 +7,19 @@ and every window start ``floor_h(t - W)`` it needs. Then:
    sorts before events at its own time), and one hash aggregate folds the events of each
    (key, probe point) into partials: sum and count per column, min, max, the latest non-null
    value, the latest ``n`` values. Events after a key's last probe point join nothing and drop.
-2. *Windows*: a window ``[start, t)`` is exactly the segments whose probe point lies in
-   ``(start, t]``, because both ends are probe points. So each output is a framed aggregate over
-   the segments of its key: a ``RANGE`` frame from ``start + 1`` to the current row, evaluated at
-   the rows that are entity times.
+2. *Totals per probe point*, one window pass over the probe points (a few per entity row, often a
+   hundred times fewer rows than events): running totals of the partials, which at a probe point
+   cover every event before it, and for min, max and last_n a ``RANGE`` frame from ``start + 1``
+   to the current point: a window ``[start, t)`` is exactly the segments whose probe point lies
+   in ``(start, t]``, because both ends are probe points.
+3. *Back to entity rows*: one hash join on (keys, time) at ``t`` and one per window start; count,
+   sum and mean are ``total(t) - total(start)``, last is the latest value before ``t`` if it is
+   not before the start.
 
-The window operator then sorts probe points (a few per entity row) instead of events (often a
-hundred times more), and combining partials is exact for counts and integer sums; float sums
-are re-associated, well inside 1e-9 relative. Which events the view sees is decided upstream:
-``pit.event_stream_ctes`` de-duplicates each source once per query (each event id's first
-write) and bounds it in time; this module only reads that stream.
+Integer totals are exact; float totals lose at most ~1e-16 x the key's all-time total, far
+below 1e-9 of a window's value for non-negative data, and an empty window's float sum is zeroed
+by its count. Which events the view sees is decided upstream: ``pit.event_stream_ctes``
+de-duplicates each source once per query (each event id's first write) and bounds it in time.
 """
 
 from __future__ import annotations
