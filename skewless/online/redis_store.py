@@ -16,6 +16,9 @@ from skewless.errors import OnlineStoreUnavailableError
 class RedisOnlineStore:
     what = "redis"
     client: Any
+    # Its socket timeout bounds a read (no client retries): serving calls it directly, not through a
+    # deadline thread, whose hand-offs cost more than the read on a busy machine (see serving.guard).
+    bounds_reads = True
 
     def __init__(self, url: str, *, timeout_seconds: float = 0.05) -> None:
         # No client-side retries: the store timeout must bound a read (redis-py retries 3 times by default).
@@ -53,6 +56,7 @@ class RedisClusterOnlineStore(RedisOnlineStore):
     """Keys spread over the cluster's slots; a read pipelines GETs, which redis-py groups per node."""
 
     what = "redis cluster"
+    bounds_reads = False  # a retry, and redirects after a failover, can each take the socket timeout
 
     def __init__(self, addresses: Sequence[str], *, timeout_seconds: float = 0.05) -> None:
         nodes = [ClusterNode(host, int(port)) for host, port in (a.rsplit(":", 1) for a in addresses)]  # type: ignore[no-untyped-call]

@@ -3,7 +3,11 @@
 Two things keep a slow or dead store from slowing every request down:
 
 - a deadline: a remote store's read runs on a small thread pool and is abandoned after
-  ``timeout_seconds`` (the backend's own socket timeout can be exceeded by client retries);
+  ``timeout_seconds`` (the backend's own socket timeout can be exceeded by client retries). A
+  backend whose own timeout bounds a read (``bounds_reads``: standalone Redis, no retries) is
+  called directly: handing each read to a thread and back cost ~1 ms per request under load on a
+  2-core machine (cProfile of ``skewless serve``: the event loop waiting on the pool's lock and
+  queue), more than the read itself;
 - a circuit breaker: after a failure the store is not called for ``retry_seconds``; reads fail
   at once (and are answered from the cache or with ``STORE_UNAVAILABLE`` statuses). The first
   read after that tries the store again, so recovery needs no restart.
@@ -40,6 +44,7 @@ class GuardedStore:
         self.timeout_seconds = timeout_seconds
         self.retry_seconds = retry_seconds
         self.on_error = on_error
+        threaded = threaded and not getattr(store, "bounds_reads", False)
         self._executor = ThreadPoolExecutor(READ_THREADS, thread_name_prefix="skewless-store") if threaded else None
         self._down_until = 0.0
         self._reason = ""
