@@ -32,7 +32,10 @@ if TYPE_CHECKING:
     from skewless.online.client import OnlineFeatures
     from skewless.online.materialize import MaterializeResult
     from skewless.online.retrieval import OnlineResponse
+    from skewless.streaming.backfill import BackfillResult
     from skewless.streaming.push import EventSink, PushResult
+    from skewless.streaming.redis_bus import RedisStreamBus
+    from skewless.streaming.worker import StreamWorker
 
 
 def convert_table(table: Any, output: str) -> Any:
@@ -297,6 +300,64 @@ class FeatureStore:
             max_future_seconds=settings.max_future_seconds,
             max_event_bytes=settings.max_event_bytes,
         )
+
+    def backfill(self, *, views: Sequence[str] | None = None, progress: bool = True) -> list[BackfillResult]:
+        """Build the online tiles of windowed views from the history in the offline store.
+
+        Safe while stream workers run: an event counts once whichever applies it first.
+        """
+        from rich.progress import Progress
+
+        from skewless.streaming.backfill import backfill
+
+        with Progress(disable=not progress) as bar:
+            return backfill(self.event_sink(), views=views, progress=bar)
+
+    def event_bus(self) -> RedisStreamBus:
+        """The bus of ``streaming.bus_url`` (Redis Streams)."""
+        from skewless.streaming.redis_bus import RedisStreamBus
+
+        settings = self.config.streaming
+        return RedisStreamBus(settings.bus_url, project=self.project, partitions=settings.partitions)
+
+    def publish(self, source: str, events: Any) -> int:
+        """Send events of a stream source to the bus, for ``skewless stream`` workers; returns the entries sent."""
+        from skewless.streaming.push import as_records
+
+        target = self.registry.snapshot().catalog.source(source)
+        event_id = getattr(target, "event_id_field", None)
+        bus = self.event_bus()
+        try:
+            return bus.publish(source, as_records(events), event_id_field=event_id)
+        finally:
+            bus.close()
+
+    def stream_worker(self, source: str, partitions: Sequence[int]) -> StreamWorker:
+        from skewless.streaming.worker import StreamWorker
+
+        self.registry.snapshot().catalog.source(source)  # an unknown name fails here, with did-you-mean
+        return StreamWorker(self.event_sink, self.event_bus(), source, partitions, batch_size=self.config.streaming.batch_size)
+
+    def stream_status(self) -> dict[str, list[dict[str, Any]]]:
+        """Per stream source and partition: lag, worker counters, freshness, dead letters."""
+        from skewless.definitions.source import StreamSource
+        from skewless.streaming.dead_letters import DeadLetterTable
+
+        dead = DeadLetterTable(self.offline_tables.root).counts()
+        bus = self.event_bus()
+        result: dict[str, list[dict[str, Any]]] = {}
+        try:
+            for source in self.registry.snapshot().catalog.sources():
+                if not isinstance(source, StreamSource):
+                    continue
+                reports, lag = bus.reports(source.name), bus.lag(source.name)
+                letters = sum(n for (name, _), n in dead.items() if name == source.name)
+                result[source.name] = [
+                    {"partition": p, "lag": lag.get(p, 0), "dead_letters": letters, **reports.get(p, {})} for p in sorted(lag)
+                ]
+        finally:
+            bus.close()
+        return result
 
     def _offline_engine(self) -> Any:
         """The engine ``offline_store.engine`` names: DuckDB in-process, or Spark (``skewless[spark]``)."""

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from skewless.cli import apply, init, inspect, offline, serve
+from skewless.cli import apply, init, inspect, offline, serve, streaming
 from skewless.cli.common import CliState, print_error
 from skewless.errors import SkewlessError
 
@@ -87,6 +87,9 @@ app.command("describe", rich_help_panel=_INSPECT)(inspect.describe)
 app.command("history", rich_help_panel=_INSPECT)(inspect.history)
 app.command("ingest", rich_help_panel=_DATA)(offline.ingest)
 app.add_typer(offline.training_set_app, name="training-set", rich_help_panel=_DATA)
+app.command("stream", rich_help_panel=_DATA)(streaming.stream)
+app.command("backfill", rich_help_panel=_DATA)(streaming.backfill)
+app.command("status", rich_help_panel=_INSPECT)(streaming.status)
 app.command("serve", rich_help_panel=_SERVE)(serve.serve)
 
 

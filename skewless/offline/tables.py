@@ -28,7 +28,7 @@ from typing import Any, Final
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from deltalake import CommitProperties, DeltaTable, write_deltalake
+from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
 from deltalake.exceptions import CommitFailedError, DeltaError
 
 from skewless.definitions.source import BatchSource, StreamSource
@@ -41,6 +41,7 @@ WRITE_SEQ: Final = "_write_seq"
 WRITE_COLUMNS: Final = (pa.field(EVENT_DATE, pa.date32()), pa.field(INGESTED_AT, TIMESTAMP), pa.field(WRITE_SEQ, pa.int64()))
 DEFAULT_TIME_TRAVEL_HOURS: Final = 168
 _MAX_ROWS_PER_WRITE: Final = 1 << 32
+_BATCH_MARK: Final = "skewless.batch"
 
 EventSource = BatchSource | StreamSource
 
@@ -89,15 +90,21 @@ class OfflineTables:
 
     # -- writing -----------------------------------------------------------------------------
 
-    def append(self, source: EventSource, data: Any, *, key_columns: Sequence[str] = ()) -> WriteResult:
+    def append(
+        self, source: EventSource, data: Any, *, key_columns: Sequence[str] = (), transaction: tuple[str, int] | None = None
+    ) -> WriteResult:
         """Validate ``data`` (see :func:`validate_rows`), then add it in one atomic commit.
+
+        ``transaction=(app_id, n)`` records in the commit that writer ``app_id`` wrote its batch
+        ``n`` (a Delta app transaction), so a writer that crashed can tell, with
+        :meth:`committed_version`, whether a batch it is about to redo already landed.
 
         Raises:
             DataValidationError: some rows or columns are invalid; nothing was written.
             OfflineStoreError: the table stores a column with another type, or the commit failed.
         """
         table = validate_rows(source, data, key_columns=key_columns)
-        return self._write(source, [table])
+        return self._write(source, [table], transaction=transaction)
 
     def append_batches(self, source: EventSource, batches: Iterable[Any], *, key_columns: Sequence[str] = ()) -> WriteResult:
         """Add a stream of batches (anything :meth:`append` takes) in one atomic commit.
@@ -117,7 +124,21 @@ class OfflineTables:
 
         return self._write(source, validated())
 
-    def _write(self, source: EventSource, tables: Iterable[pa.Table]) -> WriteResult:
+    def committed_version(self, source_name: str, app_id: str, batch: int, *, search: int = 10_000) -> int | None:
+        """The table version that committed ``app_id``'s batch ``batch``, or None if it never did."""
+        table = self._open(source_name)
+        if table is None or (table.transaction_version(app_id) or -1) < batch:
+            return None
+        mark = f"{app_id}:{batch}"
+        for commit in table.history(limit=search):
+            if commit.get(_BATCH_MARK) == mark:
+                return int(commit["version"])
+        raise OfflineStoreError(
+            f"source {source_name!r}: {app_id} batch {batch} is recorded as written but not among the last {search:,} commits",
+            hint="the writer was down for very long; replay from the offline log instead",
+        )
+
+    def _write(self, source: EventSource, tables: Iterable[pa.Table], *, transaction: tuple[str, int] | None = None) -> WriteResult:
         reserved = [f.name for f in WRITE_COLUMNS if f.name in source.columns]
         if reserved:
             raise OfflineStoreError(
@@ -140,7 +161,7 @@ class OfflineTables:
                     schema_mode="merge",
                     description=json.dumps({"source": source.name, "timestamp_field": source.timestamp_field}),
                     # Exactly `version` or fail: _write_seq was derived from it.
-                    commit_properties=CommitProperties(max_commit_retries=0),
+                    commit_properties=_commit_properties(transaction),
                 )
             except Exception as exc:
                 if stream.failure is not None:
@@ -264,6 +285,15 @@ class OfflineTables:
         with open(self.root / f".{source_name}.lock", "a+b") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             yield
+
+
+def _commit_properties(transaction: tuple[str, int] | None) -> CommitProperties:
+    if transaction is None:
+        return CommitProperties(max_commit_retries=0)
+    app_id, batch = transaction
+    return CommitProperties(
+        max_commit_retries=0, app_transactions=[Transaction(app_id, batch)], custom_metadata={_BATCH_MARK: f"{app_id}:{batch}"}
+    )
 
 
 class _Stream:

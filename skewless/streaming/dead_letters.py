@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Final
 
 import pyarrow as pa
-from deltalake import DeltaTable, write_deltalake
+from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
 
 from skewless.streaming.events import DeadLetter
 
@@ -34,9 +34,17 @@ class DeadLetterTable:
     def __init__(self, offline_root: str | Path) -> None:
         self.path = Path(offline_root) / TABLE
 
-    def append(self, letters: Sequence[DeadLetter]) -> None:
+    def append(self, letters: Sequence[DeadLetter], *, transaction: tuple[str, int] | None = None, check: bool = True) -> None:
+        """Add dead letters; with ``transaction=(writer, batch)`` the batch is recorded, and skipped if
+        ``check`` finds it already written (pass ``check=False`` for a batch never handed out before)."""
         if not letters:
             return
+        properties = None
+        if transaction is not None:
+            app_id, batch = transaction
+            if check and (self.path / "_delta_log").exists() and (DeltaTable(str(self.path)).transaction_version(app_id) or -1) >= batch:
+                return
+            properties = CommitProperties(app_transactions=[Transaction(app_id, batch)])
         now = time.time_ns() // 1000
         table = pa.table(
             {
@@ -49,7 +57,7 @@ class DeadLetterTable:
             schema=SCHEMA,
         )
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        write_deltalake(str(self.path), table, mode="append")
+        write_deltalake(str(self.path), table, mode="append", commit_properties=properties)
 
     def read(self, source: str | None = None) -> pa.Table:
         if not (self.path / "_delta_log").exists():
