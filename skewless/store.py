@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from skewless.online.client import OnlineFeatures
     from skewless.online.materialize import MaterializeResult
     from skewless.online.retrieval import OnlineResponse
+    from skewless.online.skew_check import FeatureSkew
     from skewless.streaming.backfill import BackfillResult
     from skewless.streaming.push import EventSink, PushResult
     from skewless.streaming.redis_bus import RedisStreamBus
@@ -312,6 +313,12 @@ class FeatureStore:
 
         with Progress(disable=not progress) as bar:
             return backfill(self.event_sink(), views=views, progress=bar)
+
+    def skew_check(self, *, samples: int = 200, seed: int = 0, views: Sequence[str] | None = None) -> list[FeatureSkew]:
+        """Online windowed values vs ``get_historical_features`` at sampled keys and times, per feature."""
+        from skewless.online.skew_check import skew_check
+
+        return skew_check(self, samples=samples, seed=seed, views=views)
 
     def event_bus(self) -> RedisStreamBus:
         """The bus of ``streaming.bus_url`` (Redis Streams)."""

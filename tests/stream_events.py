@@ -44,7 +44,7 @@ VIEW = FeatureView(
 )
 
 
-def random_events(rng: random.Random, now: int, n: int, *, first_id: int = 0) -> list[dict[str, Any]]:
+def random_events(rng: random.Random, now: int, n: int, *, first_id: int = 0, max_age_s: int = 65 * 60) -> list[dict[str, Any]]:
     events: list[dict[str, Any]] = []
     for i in range(n):
         if events and rng.random() < 0.05:
@@ -57,7 +57,7 @@ def random_events(rng: random.Random, now: int, n: int, *, first_id: int = 0) ->
                 "dwell": rng.choice([None, rng.randint(0, 400) / 8]),
                 "topic": rng.choice([None, "sport", "tech", "world"]),
                 "event_id": f"e{first_id + i}",
-                "event_timestamp": datetime.fromtimestamp((now - rng.randint(0, 65 * 60 * S)) / S, tz=UTC),
+                "event_timestamp": datetime.fromtimestamp((now - rng.randint(0, max_age_s * S)) / S, tz=UTC),
             }
         )
     return events

@@ -90,6 +90,7 @@ app.add_typer(offline.training_set_app, name="training-set", rich_help_panel=_DA
 app.command("stream", rich_help_panel=_DATA)(streaming.stream)
 app.command("backfill", rich_help_panel=_DATA)(streaming.backfill)
 app.command("status", rich_help_panel=_INSPECT)(streaming.status)
+app.command("skew-check", rich_help_panel=_INSPECT)(streaming.skew_check)
 app.command("serve", rich_help_panel=_SERVE)(serve.serve)
 
 

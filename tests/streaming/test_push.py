@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import msgpack
 import pytest
 from stream_events import SOURCE, USER, VIEW, assert_online_equals_offline, online_values, random_events
 
@@ -90,3 +91,22 @@ def test_bad_events_are_dead_letters_and_the_good_ones_around_them_are_kept(stor
     assert sorted(r["event_id"] for r in offline) == ["g1", "g10", "g9"]
     stored = store.event_sink().dead_letters.read("events")
     assert stored.num_rows == 7 and sorted(stored.column("kind").to_pylist()) == kinds
+
+
+def test_skew_check_finds_no_skew_and_catches_a_corrupted_tile(store: FeatureStore) -> None:
+    rng = random.Random(8)
+    now = time.time_ns() // 1000
+    store.push("events", random_events(rng, now, 600))
+    report = store.skew_check(samples=60)
+    assert {s.feature for s in report} == {f"activity:{f.name}" for f in VIEW.features}
+    assert all(s.checked == 60 for s in report) and sum(s.mismatches for s in report) == 0
+
+    env = store.online.store.env  # type: ignore[attr-defined]
+    with env.begin(write=True) as txn:  # one more click in every 5-minute tile
+        for key, value in list(txn.cursor()):
+            if b":t:300:" in key:
+                partial = msgpack.unpackb(value[8:])
+                partial[1] += 1  # the slot after clicked's count: clicked's sum
+                txn.put(key, value[:8] + msgpack.packb(partial))
+    skewed = {s.feature: s.mismatches for s in store.skew_check(samples=60)}
+    assert skewed["activity:clicked_sum_1h"] > 0 and skewed["activity:clicked_count_1h"] == 0
