@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Any, Final
 
 import numpy as np
@@ -76,7 +77,7 @@ def read_online(
 ) -> OnlineResponse:
     count = len(next(iter(rows.values()))) if rows else 0
     keys_per_view = _keys_per_view(plan, rows)
-    distinct = list(dict.fromkeys(k for keys in keys_per_view for k in keys))
+    distinct = list(dict.fromkeys(chain.from_iterable(keys_per_view)))
     try:
         raw = dict(zip(distinct, store.get_many(distinct), strict=True))
         available = True
@@ -113,17 +114,26 @@ def read_online(
 def _keys_per_view(plan: ReadPlan, rows: dict[str, list[Any]]) -> list[list[bytes]]:
     """``entity_keys`` of each view; views of the same entity check and encode its values once."""
     encoded: dict[str, list[bytes]] = {}
+    repeated: set[str] = set()  # join keys with one value on every row (a slate's user)
     keys = []
     for view in plan.views:
         for key in view.join_keys:
             if key not in rows:
                 raise InvalidRequestError(f"missing join key {key!r}", hint=f"send {key!r} with each entity row")
             if key not in encoded:
-                _check_key_values(key, rows[key], plan.selection.join_keys[key])
-                encoded[key] = [str(v).encode() for v in rows[key]]
+                values = rows[key]
+                _check_key_values(key, values, plan.selection.join_keys[key])
+                if len(values) > 1 and len(set(values)) == 1 and len(set(map(type, values))) == 1:
+                    encoded[key] = [str(values[0]).encode()]
+                    repeated.add(key)
+                else:
+                    encoded[key] = [str(v).encode() for v in values]
         if len(view.join_keys) == 1:
-            prefix = view.prefix
-            keys.append([prefix + value for value in encoded[view.join_keys[0]]])
+            prefix, key = view.prefix, view.join_keys[0]
+            if key in repeated:  # one bytes object on every row: hashed once downstream
+                keys.append([prefix + encoded[key][0]] * len(rows[key]))
+            else:
+                keys.append([prefix + value for value in encoded[key]])
         else:
             keys.append(entity_keys(view.prefix, view.join_keys, rows))
     return keys
@@ -131,6 +141,8 @@ def _keys_per_view(plan: ReadPlan, rows: dict[str, list[Any]]) -> list[list[byte
 
 def _check_key_values(name: str, values: list[Any], dtype: DType) -> None:
     expected: type = int if dtype == Int64 else str
+    if set(map(type, values)) <= {expected}:  # the usual case, checked in C
+        return
     for i, value in enumerate(values):
         if type(value) is not expected and not (expected is int and isinstance(value, int) and not isinstance(value, bool)):
             raise InvalidRequestError(

@@ -135,7 +135,10 @@ def encode_json(response: OnlineResponse, join_keys: Iterable[str]) -> bytes:
         times = response.event_timestamps[name]
         if times != last[0]:  # the features of one view share their rows' times: convert them once
             last = (times, [EPOCH if t is None else memo.get(t) or _iso(t, memo) for t in times])
-        results.append({"values": response.values[name], "statuses": response.statuses[name], "event_timestamps": last[1]})
+        values = response.values[name]
+        if _one_object(values):  # a slate's user: its vector or list serialized once, not once per row
+            values = [orjson.Fragment(orjson.dumps(values[0], option=orjson.OPT_SERIALIZE_NUMPY))] * len(values)
+        results.append({"values": values, "statuses": response.statuses[name], "event_timestamps": last[1]})
     return orjson.dumps({"metadata": {"feature_names": names}, "results": results}, option=orjson.OPT_SERIALIZE_NUMPY)
 
 
@@ -154,14 +157,25 @@ def encode_msgpack(response: OnlineResponse, join_keys: Iterable[str], dtypes: M
     last_statuses: tuple[list[str] | None, bytes] = (None, b"")
     last_times: tuple[list[int | None] | None, bytes] = (None, b"")
     for values, statuses, times, dtype in columns:
-        if isinstance(dtype, Embedding):
-            values = [None if v is None else np.asarray(v, dtype="<f4").tobytes() for v in values]
+        embedding = isinstance(dtype, Embedding)
+        if _one_object(values):  # a slate's user: its vector or list packed once, repeated as bytes
+            one = packer.pack(np.asarray(values[0], dtype="<f4").tobytes() if embedding else values[0])
+            packed = packer.pack_array_header(len(values)) + one * len(values)
+        else:
+            if embedding:
+                values = [None if v is None else np.asarray(v, dtype="<f4").tobytes() for v in values]
+            packed = packer.pack(values)
         if statuses != last_statuses[0]:
             last_statuses = (statuses, packer.pack(statuses))
         if times != last_times[0]:
             last_times = (times, packer.pack(times))
-        parts += (_COLUMN_HEAD, packer.pack(values), _STATUSES_KEY, last_statuses[1], _TIMES_KEY, last_times[1])
+        parts += (_COLUMN_HEAD, packed, _STATUSES_KEY, last_statuses[1], _TIMES_KEY, last_times[1])
     return b"".join(parts)
+
+
+def _one_object(values: list[Any]) -> bool:
+    """Every row holds the same list or array object, as every row of a slate holds its user's."""
+    return len(values) > 1 and isinstance(values[0], (list, np.ndarray)) and len(set(map(id, values))) == 1
 
 
 def _packed_key(key: str) -> bytes:
