@@ -15,9 +15,11 @@ from skewless.definitions.feature_view import FeatureView
 from skewless.definitions.selection import FeatureSelection
 from skewless.definitions.source import BatchSource, StreamSource
 from skewless.definitions.types import DType, Timestamp
+from skewless.offline.duplicates import file_batches
 from skewless.offline.entity_rows import TIMESTAMP_COLUMN
-from skewless.offline.pit import point_in_time_sql, selected_sources, source_relation_sql
+from skewless.offline.pit import duplicates_sql, point_in_time_sql, selected_sources, source_relation_sql
 from skewless.offline.sql_text import q
+from skewless.offline.tables import WRITE_SEQ
 from skewless.transform.on_demand import apply_on_demand
 
 ROW_COLUMN: Final = "__row"
@@ -145,7 +147,25 @@ class DuckDBEngine:
         con.register("__entity_input", rows)
         con.execute(f"CREATE TEMP VIEW __entity AS SELECT *, epoch_us({q(TIMESTAMP_COLUMN)}) AS __ts FROM __entity_input")
         relations = {source.name: self._source(con, source, sources.get(source.name)) for source in selected_sources(selection)}
-        return point_in_time_sql(selection, entity="__entity", sources=relations)
+        duplicates = {}
+        for source in {v.view.source.name: v.view.source for v in selection.views if v.view.is_aggregation}.values():
+            data = sources.get(source.name)
+            if source.event_id_field and data is not None and data.files:
+                duplicates[source.name] = self._duplicates(con, source.name, source.event_id_field, data.files)
+        return point_in_time_sql(selection, entity="__entity", sources=relations, duplicates=duplicates)
+
+    @staticmethod
+    def _duplicates(con: duckdb.DuckDBPyConnection, name: str, event_id: str, files: Sequence[str]) -> str:
+        """A temp table of the ids written more than once and their first write, built batch by
+        batch of files no id crosses (see ``skewless.offline.duplicates``): many small aggregates
+        that stay in cache instead of one over every event of the source."""
+        table = f"__duplicates_{name}"
+        for number, batch in enumerate(file_batches(files, event_id)):
+            listed = ", ".join(_literal(f) for f in batch)
+            scan = f"(SELECT {q(event_id)}, {q(WRITE_SEQ)} AS __seq FROM read_parquet([{listed}], union_by_name = true))"
+            prefix = f"CREATE TEMP TABLE {table} AS " if number == 0 else f"INSERT INTO {table} "
+            con.execute(prefix + duplicates_sql(scan, event_id))
+        return table
 
     @staticmethod
     def _source(con: duckdb.DuckDBPyConnection, source: BatchSource | StreamSource, data: SourceData | None) -> str:

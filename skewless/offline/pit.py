@@ -35,9 +35,15 @@ def source_relation_sql(source: BatchSource | StreamSource, scan: str, *, write_
     return f"SELECT {columns}, epoch_us({q(source.timestamp_field)}) AS __ts, {created} AS __created, {q(write_seq)} AS __seq FROM {scan}"
 
 
-def point_in_time_sql(selection: FeatureSelection, *, entity: str, sources: Mapping[str, str]) -> str:
-    """One query returning ``__row`` and every view feature column of ``selection``."""
-    ctes, streams = event_stream_ctes(selection, entity=entity, sources=sources)
+def point_in_time_sql(
+    selection: FeatureSelection, *, entity: str, sources: Mapping[str, str], duplicates: Mapping[str, str] | None = None
+) -> str:
+    """One query returning ``__row`` and every view feature column of ``selection``.
+
+    ``duplicates``: per source, a relation already holding :func:`duplicates_sql`'s result over
+    the whole source (the engine may build it in pieces); the query computes it otherwise.
+    """
+    ctes, streams = event_stream_ctes(selection, entity=entity, sources=sources, duplicates=duplicates or {})
     joins: list[str] = []
     projections: list[str] = []
     for index, view_selection in enumerate(selection.views):
@@ -55,7 +61,14 @@ def point_in_time_sql(selection: FeatureSelection, *, entity: str, sources: Mapp
     return f"{with_clause}SELECT {select}\nFROM {entity} e\n" + "\n".join(joins) + "\nORDER BY e.__row"
 
 
-def event_stream_ctes(selection: FeatureSelection, *, entity: str, sources: Mapping[str, str]) -> tuple[list[str], dict[str, str]]:
+def duplicates_sql(relation: str, event_id: str) -> str:
+    """The event ids written more than once in ``relation`` (``__id``) and their first write (``__first``)."""
+    return f"SELECT {q(event_id)} AS __id, min(__seq) AS __first FROM {relation} src GROUP BY {q(event_id)} HAVING count(*) > 1"
+
+
+def event_stream_ctes(
+    selection: FeatureSelection, *, entity: str, sources: Mapping[str, str], duplicates: Mapping[str, str]
+) -> tuple[list[str], dict[str, str]]:
     """Per source of the selection's aggregation views: CTEs, and the event stream they read.
 
     De-duplication (each event id once: its first write, anywhere in the source) is a hash
@@ -81,17 +94,15 @@ def event_stream_ctes(selection: FeatureSelection, *, entity: str, sources: Mapp
         values = ", ".join(f"src.{q(c)} AS {value_column(c)}" for c in columns)
         where = f"src.__ts < (SELECT max(__ts) FROM {entity}) AND src.__ts >= (SELECT min(__ts) FROM {entity}) - {reach}"
         event_id = source.event_id_field
+        later_copies = ""
         if event_id:
-            ctes.append(
-                f"d{index} AS MATERIALIZED (\nSELECT {q(event_id)} AS __id, min(__seq) AS __first FROM {relation} src "
-                f"GROUP BY {q(event_id)} HAVING count(*) > 1\n)"
-            )
-            duplicates = f"\n  LEFT JOIN d{index} ON d{index}.__id = src.{q(event_id)}"
-            where += f" AND (d{index}.__first IS NULL OR src.__seq = d{index}.__first)"
-        else:
-            duplicates = ""
+            if name not in duplicates:
+                ctes.append(f"d{index} AS MATERIALIZED (\n{duplicates_sql(relation, event_id)}\n)")
+            found = duplicates.get(name, f"d{index}")
+            later_copies = f"\n  LEFT JOIN {found} d ON d.__id = src.{q(event_id)}"
+            where += " AND (d.__first IS NULL OR src.__seq = d.__first)"
         selected = ", ".join([*(f"src.{q(k)}" for k in keys), "src.__ts", "src.__seq", values])
-        streams[name] = f"(SELECT {selected}\n  FROM {relation} src{duplicates}\n  WHERE {where})"
+        streams[name] = f"(SELECT {selected}\n  FROM {relation} src{later_copies}\n  WHERE {where})"
     return ctes, streams
 
 
