@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from skewless.cli import apply, init, inspect, offline, serve, streaming
+from skewless.cli import apply, init, inspect, offline, online, serve, streaming
 from skewless.cli.common import CliState, print_error
 from skewless.errors import SkewlessError
 
@@ -87,6 +87,8 @@ app.command("describe", rich_help_panel=_INSPECT)(inspect.describe)
 app.command("history", rich_help_panel=_INSPECT)(inspect.history)
 app.command("ingest", rich_help_panel=_DATA)(offline.ingest)
 app.add_typer(offline.training_set_app, name="training-set", rich_help_panel=_DATA)
+app.command("materialize", rich_help_panel=_DATA)(online.materialize)
+app.command("materialize-incremental", rich_help_panel=_DATA)(online.materialize_incremental)
 app.command("stream", rich_help_panel=_DATA)(streaming.stream)
 app.command("backfill", rich_help_panel=_DATA)(streaming.backfill)
 app.command("status", rich_help_panel=_INSPECT)(streaming.status)
