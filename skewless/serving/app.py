@@ -7,6 +7,7 @@ Anything else is a bug: a 500, logged with its traceback, and counted.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -34,10 +35,12 @@ REPO_ENV: Final = "SKEWLESS_REPO"
 log = logging.getLogger(__name__)
 
 
-def create_app(store: FeatureStore, *, owns_store: bool = False) -> Starlette:
+def create_app(store: FeatureStore, *, owns_store: bool = False, freeze_gc: bool = False) -> Starlette:
     """The feature server of ``store``; the lifespan starts and stops the registry watcher.
 
-    ``owns_store``: close the store at shutdown (the app opened it).
+    ``owns_store``: close the store at shutdown (the app opened it). ``freeze_gc``: at startup, move
+    every object to the collector's permanent generation (a worker process of its own only: it
+    concerns the whole process).
     """
     from skewless import __version__
 
@@ -55,6 +58,11 @@ def create_app(store: FeatureStore, *, owns_store: bool = False) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         server.start()
+        if freeze_gc:
+            # Everything loaded so far (modules, registry, plans) lives as long as the worker: out of the
+            # collector's sight, a full collection walks only what requests allocate (shorter pauses, p99.9).
+            gc.collect()
+            gc.freeze()
         try:
             yield
         finally:
@@ -74,7 +82,7 @@ def create_app(store: FeatureStore, *, owns_store: bool = False) -> Starlette:
 
 def app_from_env() -> Starlette:
     """The app of the repo named by ``$SKEWLESS_REPO`` (what ``skewless serve`` starts in each worker)."""
-    return create_app(FeatureStore(os.environ.get(REPO_ENV, ".")), owns_store=True)
+    return create_app(FeatureStore(os.environ.get(REPO_ENV, ".")), owns_store=True, freeze_gc=True)
 
 
 async def _skewless_error(request: Request, exc: Exception) -> Response:
