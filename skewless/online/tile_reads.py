@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import msgpack
 
@@ -18,8 +18,13 @@ from skewless.aggregation.tiles import Partial, TileLayout, floor_to, window_til
 from skewless.aggregation.windows import MICROS
 from skewless.definitions.feature_view import FeatureView
 from skewless.errors import InvalidRequestError
-from skewless.online.protocol import OnlineStore
 from skewless.online.tile_keys import raw_key, tile_key
+
+
+class KeyReader(Protocol):
+    """What a tile read needs of a store: values by key (an OnlineStore, or values already fetched)."""
+
+    def get_many(self, keys: Sequence[bytes]) -> list[bytes | None]: ...
 
 
 @dataclass(frozen=True)
@@ -34,7 +39,7 @@ class TiledView:
         return cls(view, TileLayout.for_outputs(view.aggregation_outputs(), history_seconds=history_seconds))
 
 
-def read_windows(store: OnlineStore, tiled: TiledView, tags: Sequence[bytes], t_us: int) -> list[dict[str, Any]]:
+def read_windows(store: KeyReader, tiled: TiledView, tags: Sequence[bytes], t_us: int) -> list[dict[str, Any]]:
     """Every feature of the view (aggregates and ratios) for each entity tag, as of ``t_us``.
 
     Raises:
