@@ -9,6 +9,7 @@ from typing import Final
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from skewless.config import DuckDBConfig
 from skewless.definitions.feature_view import FeatureView
@@ -136,12 +137,21 @@ class DuckDBEngine:
         """
         con = self._connect()
         try:
-            return con.sql(self._prepare(con, rows, selection, sources)).to_arrow_table()
+            table = con.sql(self._prepare(con, rows, selection, sources, ordered=False)).to_arrow_table()
         finally:
             con.close()
+        names, columns = table.column_names, list(table.columns)
+        del table  # the columns list holds the only reference: each column is freed once sorted
+        return _in_row_order(names, columns)
 
     def _prepare(
-        self, con: duckdb.DuckDBPyConnection, rows: pa.Table, selection: FeatureSelection, sources: Mapping[str, SourceData]
+        self,
+        con: duckdb.DuckDBPyConnection,
+        rows: pa.Table,
+        selection: FeatureSelection,
+        sources: Mapping[str, SourceData],
+        *,
+        ordered: bool = True,
     ) -> str:
         """Register the entity rows and sources on ``con``; return the point-in-time query."""
         con.register("__entity_input", rows)
@@ -152,7 +162,7 @@ class DuckDBEngine:
             data = sources.get(source.name)
             if source.event_id_field and data is not None and data.files:
                 duplicates[source.name] = self._duplicates(con, source.name, source.event_id_field, data.files)
-        return point_in_time_sql(selection, entity="__entity", sources=relations, duplicates=duplicates)
+        return point_in_time_sql(selection, entity="__entity", sources=relations, duplicates=duplicates, ordered=ordered)
 
     @staticmethod
     def _duplicates(con: duckdb.DuckDBPyConnection, name: str, event_id: str, files: Sequence[str]) -> str:
@@ -179,6 +189,15 @@ class DuckDBEngine:
         # No data yet: an empty relation of the right shape, so features come out as empty values.
         con.register(name, empty_source(source))
         return source_relation_sql(source, name)
+
+
+def _in_row_order(names: list[str], columns: list[pa.ChunkedArray]) -> pa.Table:
+    """The columns sorted by ``__row``, one at a time, each replaced in ``columns`` by its sorted
+    copy (so a large result is never held twice): cheaper than sorting every column in SQL."""
+    order = pc.sort_indices(columns[names.index(ROW_COLUMN)])
+    for index in range(len(columns)):
+        columns[index] = columns[index].take(order)
+    return pa.Table.from_arrays(columns, names=names)
 
 
 def _literal(text: str) -> str:

@@ -36,12 +36,19 @@ def source_relation_sql(source: BatchSource | StreamSource, scan: str, *, write_
 
 
 def point_in_time_sql(
-    selection: FeatureSelection, *, entity: str, sources: Mapping[str, str], duplicates: Mapping[str, str] | None = None
+    selection: FeatureSelection,
+    *,
+    entity: str,
+    sources: Mapping[str, str],
+    duplicates: Mapping[str, str] | None = None,
+    ordered: bool = True,
 ) -> str:
     """One query returning ``__row`` and every view feature column of ``selection``.
 
     ``duplicates``: per source, a relation already holding :func:`duplicates_sql`'s result over
     the whole source (the engine may build it in pieces); the query computes it otherwise.
+    ``ordered``: rows in ``__row`` order; without, the caller orders them (a SQL sort moves
+    every feature column of every row).
     """
     ctes, streams = event_stream_ctes(selection, entity=entity, sources=sources, duplicates=duplicates or {})
     joins: list[str] = []
@@ -58,7 +65,8 @@ def point_in_time_sql(
         projections.extend(f"{expression} AS {q(column)}" for column, expression in project(alias))
     with_clause = "WITH " + ",\n".join(ctes) + "\n" if ctes else ""
     select = ", ".join(["e.__row", *projections])
-    return f"{with_clause}SELECT {select}\nFROM {entity} e\n" + "\n".join(joins) + "\nORDER BY e.__row"
+    order = "\nORDER BY e.__row" if ordered else ""
+    return f"{with_clause}SELECT {select}\nFROM {entity} e\n" + "\n".join(joins) + order
 
 
 def duplicates_sql(relation: str, event_id: str) -> str:

@@ -166,7 +166,8 @@ def _window_columns(outputs: list[AggregationOutput]) -> dict[str, str]:
             if o.function != "count":
                 columns[q("__s_" + c)] = f"sum({q('__s_' + c)}) OVER run"
             if _needs_count(o):
-                columns[q("__n_" + c)] = f"sum({q('__n_' + c)}) OVER run"
+                # Counts fit BIGINT; sum() would widen them to HUGEINT, doubling what is kept per probe point.
+                columns[q("__n_" + c)] = f"CAST(sum({q('__n_' + c)}) OVER run AS BIGINT)"
         elif o.function == "last":  # segments are in time order: the last one with a value has the latest
             columns[q("__l_" + c)] = f"last_value({q('__l_' + c)} IGNORE NULLS) OVER run"
         elif o.function in ("min", "max"):
