@@ -1,0 +1,1 @@
+"""`skewless demo`: a synthetic news platform (simulate, feed, text, vocab) and article ingestion (nlp)."""
