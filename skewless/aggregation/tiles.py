@@ -9,6 +9,9 @@ of the events with ``start <= ts < start + level``. A window ``floor_h(t - W) <=
   720;
 - the raw events of the tile ``[floor_b(t), floor_b(t) + b)`` with ``ts < t``, kept beside the
   tiles, because ``t`` falls anywhere inside it and an event at exactly ``t`` must not be seen.
+  They are kept compact, one *record* ``[ts, seq, v1, ..., vk]`` per event with the values of
+  :attr:`TileLayout.columns`; :meth:`TileLayout.record_partial` turns one into its partial at read
+  time. Records are appended to the raw key as msgpack arrays of records, one array per write.
 
 Everything here is pure: tile layout, the partial of one event, merging, the window
 decomposition and the final values. The embedded store merges with :func:`merge`; the Redis
@@ -24,13 +27,18 @@ A partial is a list with one entry per :class:`Slot`:
 
 ``seq`` is the event's position in the offline log (``_write_seq``), so ties on event time break
 the same way online and offline.
+
+Merging is associative and, slot by slot, order-free apart from float rounding: the stream
+pre-aggregates a batch's events per (entity, tile) (:mod:`skewless.streaming.tiling`, checked
+against :meth:`TileLayout.merge_all` of the event partials) and merges the result into the tile.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Final
 
 from skewless.aggregation.windows import MICROS, window_start_us
@@ -79,7 +87,7 @@ class TileLayout:
         levels = tile_levels([o.hop_seconds for o in outputs], max(o.window_seconds for o in outputs))
         return cls(tuple(outputs), tuple(slots.values()), levels, _retention(levels, outputs), history_seconds)
 
-    @property
+    @cached_property
     def codes(self) -> list[str]:
         return [s.code for s in self.slots]
 
@@ -91,6 +99,15 @@ class TileLayout:
     def reach_seconds(self) -> int:
         """How far back from ``now`` an event still changes some window: the longest window plus its hop."""
         return max(o.window_seconds + o.hop_seconds for o in self.outputs)
+
+    @cached_property
+    def columns(self) -> tuple[str, ...]:
+        """The columns a raw record keeps after ``[ts, seq]``: every slot's column, once, in slot order."""
+        return tuple(dict.fromkeys(s.column for s in self.slots))
+
+    def record_partial(self, record: Sequence[Any]) -> Partial:
+        """The partial of one raw record ``[ts, seq, *values of columns]``."""
+        return self.event_partial(dict(zip(self.columns, record[2:], strict=True)), record[0], record[1])
 
     def empty(self) -> Partial:
         return [0 if s.op in ("count", "sum") else [] for s in self.slots]
@@ -214,6 +231,15 @@ def _retention(levels: Sequence[int], outputs: Sequence[AggregationOutput]) -> d
 def merge_coded(codes: Sequence[str], a: Partial, b: Partial) -> Partial:
     """Merge two partials slot by slot, by each slot's code (the rules ``tile_merge.lua`` mirrors)."""
     return [_merge_slot(code, x, y) for code, x, y in zip(codes, a, b, strict=True)]
+
+
+def merger(codes: Sequence[str]) -> Callable[[Partial, Partial], Partial]:
+    """:func:`merge_coded` for fixed codes; when every slot adds (counts and sums, the common
+    case) a plain element-wise sum, which is most of a stream worker's merge time."""
+    if all(code == "a" for code in codes):
+        return lambda a, b: [x + y for x, y in zip(a, b, strict=True)]
+    fixed = list(codes)
+    return lambda a, b: merge_coded(fixed, a, b)
 
 
 def _later(x: Sequence[Any], y: Sequence[Any]) -> bool:

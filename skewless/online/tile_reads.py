@@ -65,7 +65,7 @@ def read_windows(store: KeyReader, tiled: TiledView, tags: Sequence[bytes], t_us
     for e in range(len(tags)):
         row = values[e * width : (e + 1) * width]
         tiles = [msgpack.unpackb(v) if v is not None else None for v in row[:-1]]
-        before_t = _raw_before(row[-1], t_us)
+        before_t = _raw_before(layout, row[-1], t_us)
         features: dict[str, Any] = {}
         for output, window, _ in plans:
             parts: list[Partial] = [p for p in (tiles[index[tile]] for tile in window) if p is not None]
@@ -77,10 +77,11 @@ def read_windows(store: KeyReader, tiled: TiledView, tags: Sequence[bytes], t_us
     return results
 
 
-def _raw_before(raw: bytes | None, t_us: int) -> list[Partial]:
-    """The partials of the raw events (records ``[ts, partial]``, concatenated) before ``t``."""
+def _raw_before(layout: TileLayout, raw: bytes | None, t_us: int) -> list[Partial]:
+    """The partials of the raw events before ``t``: ``raw`` is msgpack arrays of records
+    ``[ts, seq, *values]`` (see :mod:`skewless.aggregation.tiles`), one array per write, concatenated."""
     if raw is None:
         return []
     unpacker = msgpack.Unpacker()
     unpacker.feed(raw)
-    return [partial for ts, partial in unpacker if ts < t_us]
+    return [layout.record_partial(record) for records in unpacker for record in records if record[0] < t_us]

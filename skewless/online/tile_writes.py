@@ -1,53 +1,50 @@
-"""Writing tiles: merge event partials into an entity's tiles, each event id once.
+"""Writing tiles: merge a batch's pre-aggregated partials into an entity's tiles, each event id once.
 
-A tile update is computed in Python (:mod:`skewless.streaming.tiling`) and handed to the store
-as an :class:`EntityBatch`: the events of one entity of one view, each with its id and the
-tiles it changes. The store applies a batch atomically: an event whose id its guard already
-holds is skipped, so a batch replayed after a crash (a worker killed between the store and the
-acknowledgement) changes nothing. Every key of a batch shares the entity's hash tag, so on
-Redis Cluster the whole batch runs in one slot.
+The stream computes, per entity of a view, one partial per tile its events touch plus their raw
+records (:mod:`skewless.streaming.tiling`), and hands the store an :class:`EntityUpdate`: the
+entity's event ids and those writes. The store applies an update atomically and *optimistically*:
+if none of its ids is in the entity's guard, it records them and applies every write; if any is
+there, it applies nothing and returns the ids it has seen. The caller then rebuilds the update
+without them and sends it again (:func:`skewless.streaming.tiling.apply_events`). So an event
+counts once even when a batch is replayed after a crash (a worker killed between the store and
+the acknowledgement), and a replay costs one round trip per entity. Every key of an update
+shares the entity's hash tag, so on Redis Cluster the update runs in one slot.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from skewless.online.protocol import OnlineStore
 
 
-@dataclass(frozen=True)
-class TileWrite:
-    """Merge ``payload`` (a msgpack partial) into tile ``key``, or append it (a raw event record)."""
+class Write(NamedTuple):
+    """``payload`` for ``key``: a msgpack partial to merge into the tile, or raw records to append."""
 
     key: bytes
     payload: bytes
     expires_at_us: int
-    append: bool = False
 
 
-@dataclass(frozen=True)
-class GuardedEvent:
-    event_id: bytes
-    ts_us: int
-    writes: Sequence[TileWrite]
-
-
-@dataclass(frozen=True)
-class EntityBatch:
-    """One entity's events for one view. The guard keeps an event id while the event is younger
-    than ``keep_ids_us``; older events are refused as late before they reach the store."""
+class EntityUpdate(NamedTuple):
+    """One entity's events of one batch for one view, pre-aggregated. The guard keeps an event id
+    while the event is younger than ``keep_ids_us``; older events are refused as late before they
+    reach the store. ``ids`` are distinct; ``ids_ts_us`` are their event times."""
 
     guard_key: bytes
     keep_ids_us: int
-    events: Sequence[GuardedEvent]
+    ids: Sequence[bytes]
+    ids_ts_us: Sequence[int]
+    tiles: Sequence[Write]  # merged with the tile's current partial
+    raws: Sequence[Write]  # appended to the base tile's raw records
 
 
 class TileWriter(Protocol):
-    def merge_tiles(self, codes: Sequence[str], batches: Sequence[EntityBatch]) -> int:
-        """Apply the batches (``codes``: how each slot of a partial merges, see
-        :class:`~skewless.aggregation.tiles.Slot`); returns how many events were new."""
+    def merge_tiles(self, codes: Sequence[str], updates: Sequence[EntityUpdate]) -> list[list[bytes]]:
+        """Apply each update whose ids are all new (``codes``: how each slot of a partial merges,
+        see :class:`~skewless.aggregation.tiles.Slot`); returns, per update, the ids already seen
+        (empty: applied; otherwise nothing of it was)."""
         ...
 
 

@@ -1,4 +1,4 @@
-"""Tile writes on the embedded (LMDB) store: one write transaction for all batches.
+"""Tile writes on the embedded (LMDB) store: one write transaction for all updates.
 
 LMDB has one writer at a time, so a transaction is the atomic step: its guard checks and tile
 merges commit together or not at all. The guard is one key per (entity, event id) holding the
@@ -13,36 +13,39 @@ from collections.abc import Sequence
 
 import msgpack
 
-from skewless.aggregation.tiles import merge_coded
+from skewless.aggregation.tiles import merger
 from skewless.online.embedded import EXPIRY, EmbeddedOnlineStore
-from skewless.online.tile_writes import EntityBatch
+from skewless.online.tile_writes import EntityUpdate
 
 
 class EmbeddedTileWriter:
     def __init__(self, store: EmbeddedOnlineStore) -> None:
         self.store = store
 
-    def merge_tiles(self, codes: Sequence[str], batches: Sequence[EntityBatch]) -> int:
+    def merge_tiles(self, codes: Sequence[str], updates: Sequence[EntityUpdate]) -> list[list[bytes]]:
         now = time.time_ns() // 1000
-        applied = 0
+        merge = merger(codes)
+        pack, unpack, expiry = msgpack.packb, msgpack.unpackb, EXPIRY.pack
+        result: list[list[bytes]] = []
         with self.store.env.begin(write=True) as txn:
-            for batch in batches:
-                for event in batch.events:
-                    id_key = batch.guard_key + b":" + event.event_id
-                    if _live(txn.get(id_key), now) is not None:
-                        continue
-                    txn.put(id_key, EXPIRY.pack(event.ts_us + batch.keep_ids_us))
-                    applied += 1
-                    for write in event.writes:
-                        current = _live(txn.get(write.key), now)
-                        if current is None:
-                            value = write.payload
-                        elif write.append:
-                            value = current + write.payload
-                        else:
-                            value = msgpack.packb(merge_coded(codes, msgpack.unpackb(current), msgpack.unpackb(write.payload)))
-                        txn.put(write.key, EXPIRY.pack(write.expires_at_us) + value)
-        return applied
+            get, put = txn.get, txn.put
+            for update in updates:
+                prefix = update.guard_key + b":"
+                id_keys = [prefix + i for i in update.ids]
+                seen = [i for i, key in zip(update.ids, id_keys, strict=True) if _live(get(key), now) is not None]
+                result.append(seen)
+                if seen:
+                    continue
+                for key, ts in zip(id_keys, update.ids_ts_us, strict=True):
+                    put(key, expiry(ts + update.keep_ids_us))
+                for key, payload, expires in update.tiles:
+                    current = _live(get(key), now)
+                    value = payload if current is None else pack(merge(unpack(current), unpack(payload)))
+                    put(key, expiry(expires) + value)
+                for key, payload, expires in update.raws:
+                    current = _live(get(key), now)
+                    put(key, expiry(expires) + (payload if current is None else current + payload))
+        return result
 
 
 def _live(raw: bytes | None, now_us: int) -> bytes | None:

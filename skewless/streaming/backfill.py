@@ -15,14 +15,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import pyarrow as pa
-import pyarrow.compute as pc
-
 from skewless.aggregation.windows import MICROS
 from skewless.offline.tables import WRITE_SEQ
 from skewless.offline.validate import source_schema
 from skewless.online.tile_reads import TiledView
 from skewless.streaming.push import EventSink
+from skewless.streaming.tiling import apply_events
 
 BATCH_ROWS = 20_000
 
@@ -58,22 +56,12 @@ def backfill(
         for offset in range(0, events.num_rows, BATCH_ROWS):
             chunk = events.slice(offset, BATCH_ROWS)
             seqs = chunk.column(WRITE_SEQ).to_pylist()
-            applied += sink.writer.merge_tiles(tiled.layout.codes, _batches(sink, tiled, chunk.select(columns), seqs))
+            # Rows without this view's key (another entity's events) are skipped by apply_events.
+            applied += apply_events(sink.writer, sink.project, tiled, chunk.select(columns), seqs)
             if task is not None:
                 progress.advance(task, chunk.num_rows)
         results.append(BackfillResult(view.name, view.version, events.num_rows, applied, time.perf_counter() - started))
     return results
-
-
-def _batches(sink: EventSink, tiled: TiledView, chunk: pa.Table, seqs: list[int]) -> Any:
-    from skewless.streaming.tiling import entity_batches
-
-    keys = [k for k in tiled.view.join_keys]
-    valid = pc.and_(*[pc.is_valid(chunk.column(k)) for k in keys]) if len(keys) > 1 else pc.is_valid(chunk.column(keys[0]))
-    if pc.all(valid).as_py() is False:  # rows without this view's key (another entity's events)
-        seqs = [s for s, ok in zip(seqs, valid.to_pylist(), strict=True) if ok]
-        chunk = chunk.filter(valid)
-    return entity_batches(sink.project, tiled, chunk, seqs)
 
 
 def _selected(sink: EventSink, views: Sequence[str] | None) -> list[TiledView]:

@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
+import numpy as np
 import pyarrow as pa
 
 from skewless.aggregation.windows import MICROS
@@ -59,17 +60,19 @@ def sort_events(
     nothing is late).
     """
     dead: list[DeadLetter] = []
+    columns = source.columns  # a property building a dict: once per batch, not per event
+    shape = _Shape(source, columns)
     sized: list[Mapping[str, Any]] = []
     for event in events:
-        payload = _json(event)
-        if len(payload) > max_event_bytes:
+        payload = None if _surely_small(event, max_event_bytes) else _json(event)
+        if payload is not None and len(payload) > max_event_bytes:
             reason = f"payload of {len(payload):,} bytes is over the limit of {max_event_bytes:,}"
             dead.append(DeadLetter(source.name, "invalid", reason, payload[:1024]))
         else:
             sized.append(event)
     shaped: list[Mapping[str, Any]] = []
     for event in sized:
-        problem = _shape_problem(source, event) if isinstance(event, Mapping) else "not an object of field -> value"
+        problem = shape.problem(event) if isinstance(event, Mapping) else "not an object of field -> value"
         if problem:
             dead.append(DeadLetter(source.name, "invalid", problem, _json(event)))
         else:
@@ -77,18 +80,19 @@ def sort_events(
     good = _validated(source, shaped, key_columns, dead)
     if good.num_rows == 0:
         return SortedEvents(good, dead)
-    ts = good.column(source.timestamp_field).cast(pa.timestamp("us", tz="UTC")).cast(pa.int64()).to_pylist()
-    keep = []
-    for row, t in enumerate(ts):
-        if t > arrival_us + max_future_seconds * MICROS:
+    ts = np.asarray(good.column(source.timestamp_field).cast(pa.timestamp("us", tz="UTC")).cast(pa.int64()), dtype=np.int64)
+    future = ts > arrival_us + max_future_seconds * MICROS
+    late = ts < arrival_us - reach_seconds * MICROS if reach_seconds is not None else np.zeros(len(ts), dtype=bool)
+    for row in np.flatnonzero(future | late).tolist():  # usually none: one vectorized check per batch
+        t = int(ts[row])
+        if future[row]:
             reason = f"{source.timestamp_field} is {(t - arrival_us) / MICROS:,.0f} s in the future (more than {max_future_seconds} s)"
             dead.append(DeadLetter(source.name, "invalid", reason, _json(good.slice(row, 1).to_pylist()[0])))
-        elif reach_seconds is not None and t < arrival_us - reach_seconds * MICROS:
+        else:
             reason = f"late: {(arrival_us - t) / MICROS:,.0f} s old on arrival, the windows reach back {reach_seconds:,} s"
             dead.append(DeadLetter(source.name, "late", reason, _json(good.slice(row, 1).to_pylist()[0])))
-        else:
-            keep.append(row)
-    accepted = good if len(keep) == good.num_rows else good.take(pa.array(keep, pa.int64()))
+    ok = ~(future | late)
+    accepted = good if ok.all() else good.filter(pa.array(ok))
     return SortedEvents(accepted, dead)
 
 
@@ -117,16 +121,38 @@ def _frame(source: BatchSource | StreamSource, events: Sequence[Mapping[str, Any
     return pd.DataFrame.from_records(list(events), columns=list(source.columns))
 
 
-def _shape_problem(source: BatchSource | StreamSource, event: Mapping[str, Any]) -> str | None:
+class _Shape:
     """A missing or unknown field: a frame would turn the first into a null and drop the second."""
-    optional = {source.created_timestamp_field}
-    missing = [c for c in source.columns if c not in event and c not in optional]
-    unknown = [k for k in event if k not in source.columns]
-    if missing:
-        return f"missing field(s) {', '.join(missing)}"
-    if unknown:
-        return f"unknown field(s) {', '.join(map(str, unknown))}; the source has {', '.join(source.columns)}"
-    return None
+
+    def __init__(self, source: BatchSource | StreamSource, columns: Mapping[str, Any]) -> None:
+        self.columns = list(columns)
+        self.optional = {source.created_timestamp_field}
+        # The usual event has exactly the columns, or all but the optional one: one set comparison.
+        self.fine = [set(self.columns), set(self.columns) - self.optional]
+
+    def problem(self, event: Mapping[str, Any]) -> str | None:
+        if event.keys() in self.fine:
+            return None
+        missing = [c for c in self.columns if c not in event and c not in self.optional]
+        unknown = [k for k in event if k not in self.columns]
+        if missing:
+            return f"missing field(s) {', '.join(missing)}"
+        if unknown:
+            return f"unknown field(s) {', '.join(map(str, unknown))}; the source has {', '.join(self.columns)}"
+        return None
+
+
+def _surely_small(event: Any, limit: int) -> bool:
+    """Whether ``event``'s JSON (:func:`_json`) is certainly within ``limit`` characters, without
+    encoding it: JSON writes a character of ``str()`` as at most 12 (a surrogate pair ``\\uXXXX\\uXXXX``),
+    and quotes, ``: `` and ``, `` add at most 8 per field. Rare large events are measured exactly."""
+    if not isinstance(event, dict):
+        return False
+    try:
+        text = sum(map(len, map(str, event))) + sum(map(len, map(str, event.values())))
+    except Exception:  # an odd __str__: measure it the exact way
+        return False
+    return 12 * text + 8 * len(event) + 2 <= limit
 
 
 def _json(event: Any) -> str:

@@ -26,7 +26,7 @@ from skewless.online.tile_reads import TiledView
 from skewless.online.tile_writes import TileWriter
 from skewless.streaming.dead_letters import DeadLetterTable
 from skewless.streaming.events import DeadLetter, sort_events
-from skewless.streaming.tiling import entity_batches
+from skewless.streaming.tiling import apply_events
 
 
 @dataclass(frozen=True)
@@ -88,10 +88,7 @@ def push_events(sink: EventSink, source: str | Source, events: Any, *, arrival_u
 
 
 def apply_to_tiles(sink: EventSink, tiled: Sequence[TiledView], events: pa.Table, seqs: Sequence[int]) -> int:
-    applied = 0
-    for view in tiled:
-        applied += sink.writer.merge_tiles(view.layout.codes, entity_batches(sink.project, view, events, seqs))
-    return applied
+    return sum(apply_events(sink.writer, sink.project, view, events, seqs) for view in tiled)
 
 
 def as_records(events: Any) -> list[Mapping[str, Any]]:

@@ -25,7 +25,7 @@ from skewless.online.protocol import OnlineStore
 from skewless.online.redis_store import RedisClusterOnlineStore, RedisOnlineStore
 from skewless.online.tile_reads import TiledView, read_windows
 from skewless.online.tile_writes import TileWriter, tile_writer_for
-from skewless.streaming.tiling import entity_batches
+from skewless.streaming.tiling import apply_events
 
 S = 1_000_000
 SOURCE = StreamSource(
@@ -142,15 +142,13 @@ def test_windows_from_tiles_equal_brute_force(backend: tuple[OnlineStore, TileWr
     events = _events(rng, now, 400)
     tiled = TiledView.of(VIEW, history_seconds=3_600)
     project = f"p{uuid.uuid4().hex[:8]}"  # servers are shared by the session
-    codes = tiled.layout.codes
     cursor, applied = 0, 0
     while cursor < len(events):
         size = rng.randint(1, 60)
-        batch = events[cursor : cursor + size]
-        batches = entity_batches(project, tiled, _table(batch), list(range(cursor, cursor + len(batch))))
-        applied += writer.merge_tiles(codes, batches)
+        batch, seqs = _table(events[cursor : cursor + size]), list(range(cursor, min(cursor + size, len(events))))
+        applied += apply_events(writer, project, tiled, batch, seqs)
         if rng.random() < 0.3:  # replayed, as after a crash before the acknowledgement: a no-op
-            assert writer.merge_tiles(codes, batches) == 0
+            assert apply_events(writer, project, tiled, batch, seqs) == 0
         cursor += size
     assert applied == len({e["event_id"] for e in events})
 
