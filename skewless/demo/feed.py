@@ -166,17 +166,17 @@ def impressions(config: SimConfig, users: pa.Table, articles: pa.Table) -> pa.Ta
     # Slates: k slots per session, each a few seconds after the previous one.
     size = np.minimum(1 + rng.poisson(config.mean_slate - 1, who.size), 40)
     session = np.repeat(np.arange(who.size), size)
-    slot = np.arange(session.size) - np.repeat(np.cumsum(size) - size, size)
     user = who[session]
-    times = start[session] + (slot * SCROLL_SECONDS * 1e6).astype(np.int64)
+    # The slate is ranked when the feed is requested: candidates are what was published by then.
+    requested = start[session]
     theta = topic_prefs(users)
     cum_theta = np.cumsum(theta, axis=1)
     topic = np.minimum((cum_theta[user] < rng.random(session.size)[:, None]).sum(axis=1), len(TOPIC_NAMES) - 1)
     personal = rng.random(session.size) < PERSONAL_SHARE
-    article, weight = _draw_candidates(config, articles, times, topic, personal, rng.random(session.size))
+    article, weight = _draw_candidates(config, articles, requested, topic, personal, rng.random(session.size))
     # Breaking news takes a slot with a probability that decays from its publication.
     breaking = int(np.flatnonzero(articles["is_breaking"].to_numpy(zero_copy_only=False))[0])
-    since = (times - config.breaking_us) / HOUR_US
+    since = (requested - config.breaking_us) / HOUR_US
     spike = (since >= 0) & (rng.random(session.size) < BREAKING_PEAK_SHARE * np.exp(-np.maximum(since, 0) / BREAKING_TAU_HOURS))
     article[spike] = breaking
     # The current ranker: popular first (noisy), breaking news pinned on top; one copy per slate.

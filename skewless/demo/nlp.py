@@ -121,9 +121,9 @@ class Gazetteer:
             kinds.update(dict.fromkeys(topic.places, "place"))
         return cls(kinds)
 
-    def finditer(self, text: str, *, lower: bool = False) -> Iterable[re.Match[str]]:
-        """Matches in ``text``; with ``lower``, of the lower-cased names in a lower-cased text."""
-        return (self._lower_pattern if lower else self._pattern).finditer(text)
+    def finditer(self, text: str, start: int = 0, *, lower: bool = False) -> Iterable[re.Match[str]]:
+        """Matches in ``text`` from ``start``; with ``lower``, of the lower-cased names in a lower-cased text."""
+        return (self._lower_pattern if lower else self._pattern).finditer(text, start)
 
 
 def _alternation(names: Iterable[str]) -> re.Pattern[str]:
@@ -149,25 +149,26 @@ class EntityExtractor:
     def extract(self, text: str) -> list[str]:
         found: dict[str, int] = {}  # name -> first offset
         headline_end = text.find(". ") + 1 if ". " in text else 0
-        skip_patterns_before = 0
+        body_start = 0
         if _title_cased(text[:headline_end]):
             for match in self.gazetteer.finditer(text[:headline_end].lower(), lower=True):
                 found.setdefault(self._lower[match.group(0)], match.start())
-            skip_patterns_before = headline_end
+            body_start = headline_end
         covered = np.zeros(len(text) + 1, dtype=bool)
-        for match in self.gazetteer.finditer(text):
+        # A title-cased headline was read above; read it again here and "Aldoria" of "Bank Of Aldoria" counts.
+        for match in self.gazetteer.finditer(text, body_start):
             found.setdefault(match.group(0), match.start())
             covered[match.start() : match.end()] = True
         if self.long_tail:
             people = set(self._surnames)
-            for match in _TWO_CAPITALISED.finditer(text, skip_patterns_before):
+            for match in _TWO_CAPITALISED.finditer(text, body_start):
                 first, _ = match.groups()
                 quoted = match.start() > 0 and text[match.start() - 1] == '"'  # a title, not a name
                 if first in _FUNCTION_WORDS or quoted or covered[match.start() : match.end()].any():
                     continue
                 found.setdefault(match.group(0), match.start())
                 people.add(match.group(2))
-            for match in _APPOSITIVE.finditer(text, skip_patterns_before):
+            for match in _APPOSITIVE.finditer(text, body_start):
                 word = match.group(1)
                 if word in _FUNCTION_WORDS or word in people or covered[match.start()]:
                     continue  # a surname-only mention of someone named in full
