@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -87,3 +88,18 @@ def test_definitions_applied_after_start_are_served_without_a_restart(serve: Ser
     assert (
         "user_age:age" in client.get("/openapi.json").json()["components"]["schemas"]["Request"]["properties"]["features"]["items"]["enum"]
     )
+
+
+def test_batched_cache_lookups_and_writes_equal_one_key_at_a_time() -> None:
+    rng = random.Random(7)
+    one, batched = (RowCache(max_entries=5, staleness_seconds=10, fallback_seconds=0) for _ in range(2))
+    for step in range(300):
+        keys = list(dict.fromkeys(bytes([rng.choice(b"abcdefgh")]) for _ in range(rng.randint(1, 6))))
+        now = float(step)
+        read_after = now - rng.choice([0.5, 3.0, 100.0])
+        assert batched.get_many(keys, read_after) == [one.get(k, read_after) for k in keys]
+        items = [(k, rng.choice([None, bytes([step % 256])])) for k in keys if rng.random() < 0.5]
+        batched.put_many(items, now)
+        for key, value in items:
+            one.put(key, value, now)
+        assert list(batched._entries.items()) == list(one._entries.items())
