@@ -374,7 +374,7 @@ class FeatureStore:
             return SparkEngine()  # raises ConfigError naming the extra when pyspark is missing
         from skewless.offline.duckdb_engine import DuckDBEngine
 
-        return DuckDBEngine()
+        return DuckDBEngine.from_config(self.config.offline_store.duckdb, self.repo_path)
 
     def close(self) -> None:
         if self._online is not None:

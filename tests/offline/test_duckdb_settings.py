@@ -63,3 +63,13 @@ def test_a_query_larger_than_the_limit_spills_and_finishes(tmp_path: Path) -> No
         assert spill.is_dir()
     finally:
         con.close()
+
+
+def test_the_feature_store_builds_its_engine_from_the_file(tmp_path: Path) -> None:
+    from skewless import FeatureStore
+
+    (tmp_path / "skewless.yaml").write_text("project: p\noffline_store:\n  duckdb: {memory_limit: 2GiB, threads: 1}\n")
+    engine = FeatureStore(tmp_path)._offline_engine()
+    applied = settings(engine)
+    assert (applied["memory_limit"], applied["threads"]) == ("2.0 GiB", "1")
+    assert applied["temp_directory"] == str(tmp_path / "data/tmp/duckdb")
