@@ -250,26 +250,37 @@ class FeatureStore:
         return self._materialize(lambda view: watermark_us(self.registry, view) or 0, end_us, views, progress)
 
     def _materialize(self, start_of: Any, end_us: int, views: Sequence[str] | None, progress: bool) -> list[MaterializeResult]:
+        """Rows of snapshot views; tiles (a backfill) of windowed views."""
         from rich.progress import Progress
 
-        from skewless.online.materialize import materialize_view, online_views
+        from skewless.online.materialize import MaterializeResult, materialize_view, online_views
+        from skewless.streaming.backfill import backfill
 
         catalog = self.registry.snapshot().catalog
+        selected = online_views(catalog, views)
+        results = []
         with Progress(disable=not progress) as bar:
-            return [
-                materialize_view(
-                    view,
-                    project=self.project,
-                    catalog=catalog,
-                    tables=self.offline_tables,
-                    online=self.online.store,
-                    registry=self.registry,
-                    start_us=start_of(view),
-                    end_us=end_us,
-                    progress=bar,
+            for view in selected:
+                if view.is_aggregation:
+                    continue
+                results.append(
+                    materialize_view(
+                        view,
+                        project=self.project,
+                        catalog=catalog,
+                        tables=self.offline_tables,
+                        online=self.online.store,
+                        registry=self.registry,
+                        start_us=start_of(view),
+                        end_us=end_us,
+                        progress=bar,
+                    )
                 )
-                for view in online_views(catalog, views)
-            ]
+            windowed = [v.name for v in selected if v.is_aggregation]
+            if windowed:
+                for done in backfill(self.event_sink(), views=windowed, progress=bar):
+                    results.append(MaterializeResult(f"{done.view}@v{done.version}", done.applied, 0, end_us))
+        return results
 
     # -- streaming -------------------------------------------------------------------------------
 

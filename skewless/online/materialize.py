@@ -1,10 +1,10 @@
-"""Loading the online store from the offline store.
+"""Loading the online store from the offline store: the latest row per key of snapshot views.
 
-Snapshot views: the latest row per key with event time in ``[start, end)`` (ties as offline:
-created time, then write order). Aggregation views: every key with events in the longest window
-before ``end`` gets its window values as of ``end`` (precomputed; the streaming layer keeps them
-fresh between runs). Writes are idempotent, and the watermark in the registry only moves once a
-view is fully written, so a run killed midway is simply run again and ends in the same state.
+The latest row per key with event time in ``[start, end)`` (ties as offline: created time, then
+write order). Windowed views are not rows: their tiles come from the stream and from
+:mod:`skewless.streaming.backfill`, which ``FeatureStore.materialize`` runs for them. Writes are
+idempotent, and the watermark in the registry only moves once a view is fully written, so a run
+killed midway is simply run again and ends in the same state.
 """
 
 from __future__ import annotations
@@ -18,9 +18,7 @@ from rich.progress import Progress
 
 from skewless.definitions.catalog import Catalog
 from skewless.definitions.feature_view import FeatureView
-from skewless.definitions.selection import select_features
 from skewless.offline.duckdb_engine import DuckDBEngine
-from skewless.offline.retrieval import source_data
 from skewless.offline.tables import OfflineTables
 from skewless.online.keys import entity_keys
 from skewless.online.protocol import OnlineStore
@@ -57,7 +55,7 @@ def materialize_view(
     progress: Progress | None = None,
 ) -> MaterializeResult:
     prefix, codec = codec_for(project, view)
-    batches = _aggregate_rows(view, catalog, tables, end_us) if view.is_aggregation else _latest_rows(view, tables, start_us, end_us)
+    batches = _latest_rows(view, tables, start_us, end_us)
     task = progress.add_task(f"{view.name}@v{view.version}", total=None) if progress else None
     written = 0
     keys, features = view.join_keys, view.feature_names
@@ -78,22 +76,6 @@ def _latest_rows(view: FeatureView, tables: OfflineTables, start_us: int, end_us
     if tables.version(view.source.name) is None:
         return iter(())
     return DuckDBEngine().latest_rows(view, tables.files(view.source.name), start_us=start_us, end_us=end_us, batch_rows=BATCH_ROWS)
-
-
-def _aggregate_rows(view: FeatureView, catalog: Catalog, tables: OfflineTables, end_us: int) -> Iterator[pa.RecordBatch]:
-    if tables.version(view.source.name) is None:
-        return iter(())
-    reach = max(o.window_seconds + o.hop_seconds for o in view.aggregation_outputs()) * 1_000_000
-    engine = DuckDBEngine()
-    keys = engine.distinct_keys(view, tables.files(view.source.name), start_us=end_us - reach, end_us=end_us)
-    if keys.num_rows == 0:
-        return iter(())
-    end = pa.array([end_us] * keys.num_rows, pa.int64())
-    rows = keys.append_column("event_timestamp", end.cast(pa.timestamp("us", tz="UTC")))
-    selection = select_features(catalog, [f"{view.name}@v{view.version}:{f}" for f in view.feature_names], full_feature_names=True)
-    computed = engine.historical_features(rows, selection, source_data(tables, selection))
-    renamed = computed.rename_columns([*keys.column_names, "event_timestamp", *view.feature_names])
-    return iter(renamed.append_column("__ts", end).to_batches(BATCH_ROWS))
 
 
 def to_us(moment: datetime) -> int:

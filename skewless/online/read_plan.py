@@ -14,6 +14,7 @@ from skewless.definitions.selection import FeatureSelection, ViewSelection
 from skewless.definitions.types import DType
 from skewless.online.codec import RowCodec
 from skewless.online.keys import key_prefix
+from skewless.online.tile_reads import TiledView
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,7 @@ class ViewReadPlan:
     positions: tuple[int, ...]  # where each selected feature sits in the stored row
     ttl_us: int | None
     columns: tuple[tuple[str, int, DType], ...] = ()  # per selected feature: internal column, stored position, type
+    tiled: TiledView | None = None  # a windowed view: read from tiles, not a stored row
 
     @property
     def view(self) -> FeatureView:
@@ -46,7 +48,7 @@ def codec_for(project: str, view: FeatureView) -> tuple[bytes, RowCodec]:
     return key_prefix(project, view.name, view.version), RowCodec(view.name, view.version, view.features)
 
 
-def compile_read_plan(project: str, selection: FeatureSelection) -> ReadPlan:
+def compile_read_plan(project: str, selection: FeatureSelection, *, tile_history_seconds: int = 3_600) -> ReadPlan:
     views = []
     for view_selection in selection.views:
         view = view_selection.view
@@ -57,7 +59,7 @@ def compile_read_plan(project: str, selection: FeatureSelection) -> ReadPlan:
         columns = tuple(
             (view_selection.column(f), p, codec.features[p].dtype) for f, p in zip(view_selection.features, positions, strict=True)
         )
-        views.append(
-            ViewReadPlan(view_selection, prefix, codec, view.join_keys, positions, None if ttl is None else ttl * 1_000_000, columns)
-        )
+        tiled = TiledView.of(view, history_seconds=tile_history_seconds) if view.is_aggregation else None
+        ttl_us = None if ttl is None else ttl * 1_000_000
+        views.append(ViewReadPlan(view_selection, prefix, codec, view.join_keys, positions, ttl_us, columns, tiled))
     return ReadPlan(selection, tuple(views))

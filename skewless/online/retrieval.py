@@ -22,6 +22,7 @@ from skewless.online.columns import NOT_FOUND, NULL_VALUE, OUTSIDE_MAX_AGE, PRES
 from skewless.online.keys import entity_keys
 from skewless.online.protocol import OnlineStore
 from skewless.online.read_plan import ReadPlan
+from skewless.online.window_columns import window_columns, window_keys
 from skewless.transform.on_demand import arrow_to_udf_input, run_udf, udf_output_to_values, values_to_udf_input
 
 __all__ = ["CACHED", "NOT_FOUND", "NULL_VALUE", "OUTSIDE_MAX_AGE", "PRESENT", "UNAVAILABLE", "OnlineResponse", "columnar", "read_online"]
@@ -77,7 +78,8 @@ def read_online(
 ) -> OnlineResponse:
     count = len(next(iter(rows.values()))) if rows else 0
     keys_per_view = _keys_per_view(plan, rows)
-    distinct = list(dict.fromkeys(chain.from_iterable(keys_per_view)))
+    fetch = [window_keys(view, keys, now_us) if view.tiled else keys for view, keys in zip(plan.views, keys_per_view, strict=True)]
+    distinct = list(dict.fromkeys(chain.from_iterable(fetch)))
     try:
         raw = dict(zip(distinct, store.get_many(distinct), strict=True))
         available = True
@@ -85,7 +87,10 @@ def read_online(
         raw, available = {}, False
     stored: dict[str, RawColumn] = {}
     for view, keys in zip(plan.views, keys_per_view, strict=True):
-        stored.update(view_columns(view, keys, raw, available=available, now_us=now_us))
+        if view.tiled is not None:
+            stored.update(window_columns(view, keys, raw, available=available, t_us=now_us))
+        else:
+            stored.update(view_columns(view, keys, raw, available=available, now_us=now_us))
     context = _context(plan, rows, request_context, count)
     computed: dict[str, Column] = {}
     for odfv in plan.selection.on_demand:

@@ -52,9 +52,11 @@ def test_the_response_has_feasts_shape(client: TestClient) -> None:
     # Features: values, string statuses, RFC 3339 UTC event times.
     assert out["country"] == {"values": ["DE"] * 3, "statuses": ["PRESENT"] * 3, "event_timestamps": [iso(NOW - timedelta(days=1))] * 3}
     assert out["age"]["values"] == [31, 31, 31]
-    assert out["clicked_count_10m"]["values"] == [3, 1, None]
-    assert out["clicked_count_10m"]["statuses"] == ["PRESENT", "PRESENT", "NOT_FOUND"]
-    assert out["clicked_count_10m"]["event_timestamps"] == [iso(NOW), iso(NOW), "1970-01-01T00:00:00Z"]
+    # Windowed features are read from tiles as of the request: an article without events has an empty window.
+    assert out["clicked_count_10m"]["values"] == [3, 1, 0]
+    assert out["clicked_count_10m"]["statuses"] == ["PRESENT"] * 3
+    read_at = out["clicked_count_10m"]["event_timestamps"]
+    assert len(set(read_at)) == 1 and read_at[0] > iso(NOW)  # the window's end: the time of the read
     assert out["ctr_10m"]["values"][0] == pytest.approx(2 / 3)
 
 
@@ -81,7 +83,9 @@ def test_a_feature_service_with_request_values(client: TestClient) -> None:
     # Feast sends request values per row inside "entities": the same answer.
     by_rows = post(client, {"feature_service": "ranker", "entities": {**slate, "local_hour": [3, 3]}})
     assert by_rows["metadata"] == by_context["metadata"]
-    assert by_rows["results"][:-1] == by_context["results"][:-1]
+    # The same answer, but windowed features carry the time of each read (their window's end).
+    for mine, theirs in zip(by_rows["results"][:-1], by_context["results"][:-1], strict=True):
+        assert (mine["values"], mine["statuses"]) == (theirs["values"], theirs["statuses"])
     is_night = columns(by_rows)["is_night"]
     assert is_night["values"] == [True, True] == columns(by_context)["is_night"]["values"]
     assert is_night["statuses"] == ["PRESENT", "PRESENT"]  # computed now, so stamped now
@@ -118,7 +122,7 @@ def test_msgpack_carries_the_same_values_and_raw_float32_embeddings(client: Test
         assert np.frombuffer(embeddings[0], dtype="<f4").tolist() == EMBEDDING == as_json["embedding"]["values"][0]
         # Event times as integers (µs), nil where unknown.
         assert out["age"]["event_timestamps"] == [to_us(NOW - timedelta(days=1))] * 3
-        assert out["clicked_count_10m"]["event_timestamps"][2] is None
+        assert out["clicked_count_10m"]["event_timestamps"][2] > to_us(NOW)  # a window's time: the read's
 
 
 def test_an_empty_slate_answers_empty_columns(client: TestClient) -> None:
