@@ -88,8 +88,8 @@ class TileLayout:
         return cls(tuple(outputs), tuple(slots.values()), levels, _retention(levels, outputs), history_seconds)
 
     @cached_property
-    def codes(self) -> list[str]:
-        return [s.code for s in self.slots]
+    def codes(self) -> tuple[str, ...]:
+        return tuple(s.code for s in self.slots)
 
     @property
     def base(self) -> int:

@@ -18,20 +18,18 @@ from typing import NamedTuple, Protocol
 
 from skewless.online.protocol import OnlineStore
 
-
-class Write(NamedTuple):
-    """``payload`` for ``key``: a msgpack partial to merge into the tile, or raw records to append."""
-
-    key: bytes
-    payload: bytes
-    expires_at_us: int
+# (key, payload, expires_at_us): a msgpack partial to merge into a tile, or raw records to append.
+# A plain tuple: a batch makes tens of thousands of them.
+Write = tuple[bytes, bytes, int]
 
 
 class EntityUpdate(NamedTuple):
     """One entity's events of one batch for one view, pre-aggregated. The guard keeps an event id
     while the event is younger than ``keep_ids_us``; older events are refused as late before they
-    reach the store. ``ids`` are distinct; ``ids_ts_us`` are their event times."""
+    reach the store. ``ids`` are distinct; ``ids_ts_us`` are their event times. ``codes``: how each
+    slot of the view's partials merges (see :class:`~skewless.aggregation.tiles.Slot`)."""
 
+    codes: tuple[str, ...]
     guard_key: bytes
     keep_ids_us: int
     ids: Sequence[bytes]
@@ -41,10 +39,9 @@ class EntityUpdate(NamedTuple):
 
 
 class TileWriter(Protocol):
-    def merge_tiles(self, codes: Sequence[str], updates: Sequence[EntityUpdate]) -> list[list[bytes]]:
-        """Apply each update whose ids are all new (``codes``: how each slot of a partial merges,
-        see :class:`~skewless.aggregation.tiles.Slot`); returns, per update, the ids already seen
-        (empty: applied; otherwise nothing of it was)."""
+    def merge_tiles(self, updates: Sequence[EntityUpdate]) -> list[list[bytes]]:
+        """Apply each update whose ids are all new, in one transaction / round trip where the store
+        allows; returns, per update, the ids already seen (empty: applied; otherwise nothing of it was)."""
         ...
 
 

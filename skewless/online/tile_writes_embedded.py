@@ -22,29 +22,35 @@ class EmbeddedTileWriter:
     def __init__(self, store: EmbeddedOnlineStore) -> None:
         self.store = store
 
-    def merge_tiles(self, codes: Sequence[str], updates: Sequence[EntityUpdate]) -> list[list[bytes]]:
+    def merge_tiles(self, updates: Sequence[EntityUpdate]) -> list[list[bytes]]:
         now = time.time_ns() // 1000
-        merge = merger(codes)
+        mergers = {codes: merger(codes) for codes in {u.codes for u in updates}}
         pack, unpack, expiry = msgpack.packb, msgpack.unpackb, EXPIRY.pack
         result: list[list[bytes]] = []
         with self.store.env.begin(write=True) as txn:
-            get, put = txn.get, txn.put
-            for update in updates:
-                prefix = update.guard_key + b":"
-                id_keys = [prefix + i for i in update.ids]
-                seen = [i for i, key in zip(update.ids, id_keys, strict=True) if _live(get(key), now) is not None]
+            cursor = txn.cursor()
+            # The keys of one call are distinct (one update per view and entity): read them all with
+            # one getmulti, write them all with one putmulti, instead of a call per key.
+            id_keys = [[u.guard_key + b":" + i for i in u.ids] for u in updates]
+            seen_keys = {k for k, v in cursor.getmulti([k for keys in id_keys for k in keys]) if _live(v, now) is not None}
+            fresh = []
+            for update, keys in zip(updates, id_keys, strict=True):
+                seen = [i for i, k in zip(update.ids, keys, strict=True) if k in seen_keys] if seen_keys else []
                 result.append(seen)
-                if seen:
-                    continue
-                for key, ts in zip(id_keys, update.ids_ts_us, strict=True):
-                    put(key, expiry(ts + update.keep_ids_us))
+                if not seen:
+                    fresh.append((update, keys))
+            current = dict(cursor.getmulti([w[0] for u, _ in fresh for w in (*u.tiles, *u.raws)]))
+            puts: list[tuple[bytes, bytes]] = []
+            for update, keys in fresh:
+                puts += [(k, expiry(ts + update.keep_ids_us)) for k, ts in zip(keys, update.ids_ts_us, strict=True)]
+                merge = mergers[update.codes]
                 for key, payload, expires in update.tiles:
-                    current = _live(get(key), now)
-                    value = payload if current is None else pack(merge(unpack(current), unpack(payload)))
-                    put(key, expiry(expires) + value)
+                    old = _live(current.get(key), now)
+                    puts.append((key, expiry(expires) + (payload if old is None else pack(merge(unpack(old), unpack(payload))))))
                 for key, payload, expires in update.raws:
-                    current = _live(get(key), now)
-                    put(key, expiry(expires) + (payload if current is None else current + payload))
+                    old = _live(current.get(key), now)
+                    puts.append((key, expiry(expires) + (payload if old is None else old + payload)))
+            cursor.putmulti(puts)
         return result
 
 

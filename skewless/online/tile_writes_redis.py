@@ -47,22 +47,22 @@ class RedisTileWriter:
         self.client = _writing_client(store.client)
         self._script: Any = self.client.register_script(_SCRIPT)
 
-    def merge_tiles(self, codes: Sequence[str], updates: Sequence[EntityUpdate]) -> list[list[bytes]]:
+    def merge_tiles(self, updates: Sequence[EntityUpdate]) -> list[list[bytes]]:
         try:
-            return _run(self.client, self._script, codes, updates)
+            return _run(self.client, self._script, updates)
         except redis.RedisError as exc:
             raise OnlineStoreUnavailableError(f"{self.store.what} tile write failed: {exc}") from exc
 
 
-def _run(client: Any, script: Any, codes: Sequence[str], updates: Sequence[EntityUpdate]) -> list[list[bytes]]:
+def _run(client: Any, script: Any, updates: Sequence[EntityUpdate]) -> list[list[bytes]]:
     """One script call per entity update, in one pipeline (one round trip)."""
     if not updates:
         return []
-    packed_codes = msgpack.packb(list(codes), use_bin_type=False)  # Redis' Lua msgpack has no bin type
+    packed = {codes: msgpack.packb(list(codes), use_bin_type=False) for codes in {u.codes for u in updates}}  # Lua's msgpack: no bin
     now_us = time.time_ns() // 1000
     pipe = client.pipeline(transaction=False)
     for u in updates:
-        args: list[Any] = [packed_codes, (now_us + u.keep_ids_us) // 1000, now_us - u.keep_ids_us, len(u.ids), len(u.tiles)]
+        args: list[Any] = [packed[u.codes], (now_us + u.keep_ids_us) // 1000, now_us - u.keep_ids_us, len(u.ids), len(u.tiles)]
         args += u.ids
         args += u.ids_ts_us
         for key, payload, expires in u.tiles:
@@ -81,21 +81,21 @@ class RedisClusterTileWriter:
         self.store = store
         self._clients: dict[str, tuple[Any, Any]] = {}
 
-    def merge_tiles(self, codes: Sequence[str], updates: Sequence[EntityUpdate]) -> list[list[bytes]]:
+    def merge_tiles(self, updates: Sequence[EntityUpdate]) -> list[list[bytes]]:
         cluster = self.store.client
         try:
             try:
-                return self._merge(cluster, codes, updates)
+                return self._merge(cluster, updates)
             except (redis.ConnectionError, redis.TimeoutError, redis.ResponseError):
                 # A failover moved slots: learn the new topology and send everything again (the calls
                 # that already ran find their ids in the guard and change nothing).
                 cluster.nodes_manager.initialize()
                 self._clients.clear()
-                return self._merge(cluster, codes, updates)
+                return self._merge(cluster, updates)
         except redis.RedisError as exc:
             raise OnlineStoreUnavailableError(f"{self.store.what} tile write failed: {exc}") from exc
 
-    def _merge(self, cluster: Any, codes: Sequence[str], updates: Sequence[EntityUpdate]) -> list[list[bytes]]:
+    def _merge(self, cluster: Any, updates: Sequence[EntityUpdate]) -> list[list[bytes]]:
         by_node: dict[str, tuple[Any, list[int]]] = {}
         for i, update in enumerate(updates):
             node = cluster.nodes_manager.get_node_from_slot(cluster.keyslot(update.guard_key))
@@ -106,6 +106,6 @@ class RedisClusterTileWriter:
                 client = _writing_client(cluster.get_redis_connection(node))
                 self._clients[name] = (client, client.register_script(_SCRIPT))
             client, script = self._clients[name]
-            for i, seen in zip(indexes, _run(client, script, codes, [updates[i] for i in indexes]), strict=True):
+            for i, seen in zip(indexes, _run(client, script, [updates[i] for i in indexes]), strict=True):
                 result[i] = seen
         return result

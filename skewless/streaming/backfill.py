@@ -57,7 +57,7 @@ def backfill(
             chunk = events.slice(offset, BATCH_ROWS)
             seqs = chunk.column(WRITE_SEQ).to_pylist()
             # Rows without this view's key (another entity's events) are skipped by apply_events.
-            applied += apply_events(sink.writer, sink.project, tiled, chunk.select(columns), seqs)
+            applied += apply_events(sink.writer, sink.project, [tiled], chunk.select(columns), seqs)
             if task is not None:
                 progress.advance(task, chunk.num_rows)
         results.append(BackfillResult(view.name, view.version, events.num_rows, applied, time.perf_counter() - started))

@@ -88,7 +88,7 @@ def push_events(sink: EventSink, source: str | Source, events: Any, *, arrival_u
 
 
 def apply_to_tiles(sink: EventSink, tiled: Sequence[TiledView], events: pa.Table, seqs: Sequence[int]) -> int:
-    return sum(apply_events(sink.writer, sink.project, view, events, seqs) for view in tiled)
+    return apply_events(sink.writer, sink.project, tiled, events, seqs)
 
 
 def as_records(events: Any) -> list[Mapping[str, Any]]:

@@ -24,6 +24,7 @@ from skewless.offline.ingest import resolve_write_target
 from skewless.streaming.bus import Entry, EventBus
 from skewless.streaming.events import sort_events
 from skewless.streaming.push import EventSink, apply_to_tiles
+from skewless.streaming.tiling import paused_gc
 
 
 @dataclass
@@ -65,7 +66,8 @@ class StreamWorker:
         if not entries:
             return 0
         sink = self.sink_factory()
-        handle_batch(sink, self.source, partition, entries, stats=self.stats)
+        with paused_gc():  # the whole batch: parsed events, frames, tile updates (see paused_gc)
+            handle_batch(sink, self.source, partition, entries, stats=self.stats)
         self.bus.ack(self.source, partition, entries)
         if time.monotonic() - self._reported > 1.0:
             self.report()

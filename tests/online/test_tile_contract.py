@@ -146,9 +146,9 @@ def test_windows_from_tiles_equal_brute_force(backend: tuple[OnlineStore, TileWr
     while cursor < len(events):
         size = rng.randint(1, 60)
         batch, seqs = _table(events[cursor : cursor + size]), list(range(cursor, min(cursor + size, len(events))))
-        applied += apply_events(writer, project, tiled, batch, seqs)
+        applied += apply_events(writer, project, [tiled], batch, seqs)
         if rng.random() < 0.3:  # replayed, as after a crash before the acknowledgement: a no-op
-            assert apply_events(writer, project, tiled, batch, seqs) == 0
+            assert apply_events(writer, project, [tiled], batch, seqs) == 0
         cursor += size
     assert applied == len({e["event_id"] for e in events})
 
