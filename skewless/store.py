@@ -331,12 +331,12 @@ class FeatureStore:
 
         return skew_check(self, samples=samples, seed=seed, views=views)
 
-    def event_bus(self) -> RedisStreamBus:
+    def event_bus(self, *, timeout_seconds: float = 30.0) -> RedisStreamBus:
         """The bus of ``streaming.bus_url`` (Redis Streams)."""
         from skewless.streaming.redis_bus import RedisStreamBus
 
         settings = self.config.streaming
-        return RedisStreamBus(settings.bus_url, project=self.project, partitions=settings.partitions)
+        return RedisStreamBus(settings.bus_url, project=self.project, partitions=settings.partitions, timeout_seconds=timeout_seconds)
 
     def publish(self, source: str, events: Any) -> int:
         """Send events of a stream source to the bus, for ``skewless stream`` workers; returns the entries sent."""
@@ -356,13 +356,13 @@ class FeatureStore:
         self.registry.snapshot().catalog.source(source)  # an unknown name fails here, with did-you-mean
         return StreamWorker(self.event_sink, self.event_bus(), source, partitions, batch_size=self.config.streaming.batch_size)
 
-    def stream_status(self) -> dict[str, list[dict[str, Any]]]:
+    def stream_status(self, *, timeout_seconds: float = 30.0) -> dict[str, list[dict[str, Any]]]:
         """Per stream source and partition: lag, worker counters, freshness, dead letters."""
         from skewless.definitions.source import StreamSource
         from skewless.streaming.dead_letters import DeadLetterTable
 
         dead = DeadLetterTable(self.offline_tables.root).counts()
-        bus = self.event_bus()
+        bus = self.event_bus(timeout_seconds=timeout_seconds)
         result: dict[str, list[dict[str, Any]]] = {}
         try:
             for source in self.registry.snapshot().catalog.sources():

@@ -12,7 +12,7 @@ import logging
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Final
+from typing import Any, Final
 
 import orjson
 from starlette.applications import Starlette
@@ -29,6 +29,7 @@ from skewless.serving.feast_format import JSON
 from skewless.serving.metrics import Metrics
 from skewless.serving.routes import ROUTES
 from skewless.serving.service import FeatureServer
+from skewless.serving.stream_metrics import StreamCollector
 from skewless.store import FeatureStore
 
 REPO_ENV: Final = "SKEWLESS_REPO"
@@ -77,7 +78,16 @@ def create_app(store: FeatureStore, *, owns_store: bool = False, freeze_gc: bool
         lifespan=lifespan,
     )
     app.state.server = server
+    app.state.store = store  # /push writes through the store: offline log, then tiles
+    metrics.add_collector(StreamCollector(lambda: _stream_status(store)))
     return app
+
+
+def _stream_status(store: FeatureStore) -> tuple[dict[str, list[dict[str, Any]]], dict[tuple[str, str], int]]:
+    from skewless.streaming.dead_letters import DeadLetterTable
+
+    dead = DeadLetterTable(store.offline_tables.root).counts()
+    return store.stream_status(timeout_seconds=0.5), dead
 
 
 def app_from_env() -> Starlette:

@@ -9,6 +9,8 @@
 ``skewless_cache_hits_total`` / ``_misses`` keys served from the serving cache / read from the store
 ``skewless_cache_fallbacks_total``          keys served from the cache because the store was unavailable
 ``skewless_registry_revision``              the registry revision being served
+``skewless_stream_*``, ``skewless_dead_*``  consumer lag, worker freshness and dead letters (see
+                                            :mod:`skewless.serving.stream_metrics`)
 ==========================================  =========================================================
 
 With several worker processes, ``skewless serve`` sets ``PROMETHEUS_MULTIPROC_DIR`` and every
@@ -24,7 +26,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 
 LATENCY_BUCKETS: Final = (0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0)
 CONTENT_TYPE: Final = CONTENT_TYPE_LATEST
-PATHS: Final = frozenset({"/get-online-features", "/health", "/ready", "/metrics", "/openapi.json"})
+PATHS: Final = frozenset({"/get-online-features", "/push", "/health", "/ready", "/metrics", "/openapi.json"})
 
 
 class Metrics:
@@ -48,6 +50,12 @@ class Metrics:
         )
         self.revision = Gauge("skewless_registry_revision", "Registry revision being served.", registry=r, multiprocess_mode="max")
         self._latency_by_set: dict[str, Any] = {}
+        self._collectors: list[Any] = []
+
+    def add_collector(self, collector: Any) -> None:
+        """A collector read at scrape time (streaming numbers); kept for the multiprocess registry too."""
+        self.registry.register(collector)
+        self._collectors.append(collector)
 
     def request_latency(self, feature_set: str) -> Any:
         """The histogram child of one feature set (cached: ``labels`` costs a dict build per call)."""
@@ -76,5 +84,7 @@ class Metrics:
 
             registry = CollectorRegistry()
             multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+            for collector in self._collectors:
+                registry.register(collector)
             return generate_latest(registry)
         return generate_latest(self.registry)

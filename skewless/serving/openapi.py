@@ -34,6 +34,27 @@ def value_schema(dtype: DType) -> dict[str, Any]:
     return {}
 
 
+PUSH: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "push_source_name": {"type": "string"},
+        "source": {"type": "string"},
+        "df": {"type": "object", "additionalProperties": {"type": "array"}},
+        "events": {"type": "array", "items": {"type": "object"}},
+        "to": {"type": "string", "enum": ["online", "offline", "online_and_offline"]},
+    },
+}
+PUSH_RESULT: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "source": {"type": "string"},
+        "accepted": {"type": "integer"},
+        "dead_letters": {"type": "array", "items": {"type": "object"}},
+    },
+    "required": ["source", "accepted", "dead_letters"],
+}
+
+
 def document(catalog: Catalog, *, revision: int, max_rows: int, version: str) -> dict[str, Any]:
     views: list[AnyView] = [*catalog.feature_views(), *catalog.on_demand_views()]
     features = sorted({f"{v.name}:{f}" for v in views for f in v.feature_names})
@@ -147,6 +168,23 @@ def document(catalog: Catalog, *, revision: int, max_rows: int, version: str) ->
                     },
                 }
             },
+            "/push": {
+                "post": {
+                    "summary": "Apply events of a source now: logged offline, then in the online tiles",
+                    "description": "Feast's push body (`push_source_name`, `df` as columns) or `source` with `events` as "
+                    "objects. Invalid and late events come back as dead letters with their reasons; the valid ones are applied. "
+                    "`to` is accepted for Feast clients; events always reach both stores.",
+                    "operationId": "push",
+                    "requestBody": {"required": True, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Push"}}}},
+                    "responses": {
+                        "200": {
+                            "description": "How many events were accepted, and the dead letters",
+                            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/PushResult"}}},
+                        },
+                        **errors(("400", "Malformed body"), ("404", "Unknown source"), ("413", "A body too large")),
+                    },
+                }
+            },
             "/health": {"get": {"summary": "The process is up", "operationId": "health", "responses": {"200": {"description": "Up"}}}},
             "/ready": {
                 "get": {
@@ -162,5 +200,14 @@ def document(catalog: Catalog, *, revision: int, max_rows: int, version: str) ->
                 "get": {"summary": "This document", "operationId": "openapi", "responses": {"200": {"description": "OpenAPI"}}}
             },
         },
-        "components": {"schemas": {"Request": request, "Response": response, "FeatureColumn": result, "Error": error}},
+        "components": {
+            "schemas": {
+                "Request": request,
+                "Response": response,
+                "FeatureColumn": result,
+                "Error": error,
+                "Push": PUSH,
+                "PushResult": PUSH_RESULT,
+            }
+        },
     }

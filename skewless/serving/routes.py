@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 
 import orjson
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -18,6 +19,7 @@ from skewless.errors import RequestTooLargeError
 from skewless.serving import feast_format
 from skewless.serving.feast_format import JSON, MSGPACK, encode_json, encode_msgpack, parse_request, response_format
 from skewless.serving.metrics import CONTENT_TYPE
+from skewless.serving.push_format import parse_push
 from skewless.serving.service import FeatureServer
 
 
@@ -39,6 +41,16 @@ async def get_online_features(request: Request) -> Response:
     content = encode_msgpack(response, join_keys, served.dtypes) if media_type == MSGPACK else encode_json(response, join_keys)
     served.latency.observe(time.perf_counter() - started)
     return Response(content, media_type=media_type)
+
+
+async def push(request: Request) -> Response:
+    """Apply events now: logged offline, then in the online tiles. Invalid and late events come back as
+    dead letters with their reasons; the valid ones are applied anyway."""
+    parsed = parse_push(await request.body())
+    store = request.app.state.store
+    result = await run_in_threadpool(store.push, parsed.source, parsed.events)
+    letters = [{"kind": d.kind, "reason": d.reason, "event": d.payload} for d in result.dead_letters]
+    return Response(orjson.dumps({"source": result.source, "accepted": result.accepted, "dead_letters": letters}), media_type=JSON)
 
 
 async def health(request: Request) -> Response:
@@ -64,6 +76,7 @@ async def openapi(request: Request) -> Response:
 
 ROUTES = [
     Route("/get-online-features", get_online_features, methods=["POST"]),
+    Route("/push", push, methods=["POST"]),
     Route("/health", health, methods=["GET"]),
     Route("/ready", ready, methods=["GET"]),
     Route("/metrics", metrics, methods=["GET"]),

@@ -24,8 +24,8 @@ EVENTS_PER_ENTRY: Final = 100
 
 
 class RedisStreamBus:
-    def __init__(self, url: str, *, project: str, partitions: int, maxlen: int | None = 10_000_000) -> None:
-        self.client = redis.Redis.from_url(url, socket_timeout=30)
+    def __init__(self, url: str, *, project: str, partitions: int, maxlen: int | None = 10_000_000, timeout_seconds: float = 30.0) -> None:
+        self.client = redis.Redis.from_url(url, socket_timeout=timeout_seconds, socket_connect_timeout=timeout_seconds)
         self.project, self.partitions, self.maxlen = project, partitions, maxlen
         self._groups: set[str] = set()
 

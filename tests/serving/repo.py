@@ -52,10 +52,15 @@ def write_data(store: FeatureStore) -> None:
     )
 
 
-def make_store(path: Path, *, serving: dict[str, Any] | None = None, online_store: dict[str, Any] | None = None) -> FeatureStore:
+Settings = dict[str, Any] | None
+
+
+def make_store(path: Path, *, serving: Settings = None, online_store: Settings = None, streaming: Settings = None) -> FeatureStore:
     config: dict[str, Any] = {"project": "test", "registry": {"poll_interval_seconds": 0.05}, "serving": serving or {}}
     if online_store is not None:
         config["online_store"] = online_store
+    if streaming is not None:
+        config["streaming"] = streaming
     (path / "skewless.yaml").write_text(yaml.safe_dump(config))
     store = FeatureStore(path)
     store.apply(definitions())

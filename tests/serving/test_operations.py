@@ -57,6 +57,7 @@ def test_the_openapi_document_describes_the_endpoints_and_the_registry(client: T
     doc = client.get("/openapi.json").json()
     assert doc["openapi"].startswith("3.") and set(doc["paths"]) == {
         "/get-online-features",
+        "/push",
         "/health",
         "/ready",
         "/metrics",
