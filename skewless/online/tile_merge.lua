@@ -1,37 +1,13 @@
--- Apply one entity's pre-aggregated update, all or nothing (see skewless/online/tile_writes.py).
--- KEYS[1]: the guard (a sorted set of event ids scored by event time).
--- ARGV[1]: slot codes (msgpack list); ARGV[2]: guard expiry (ms); ARGV[3]: forget ids scored below
--- this (µs); ARGV[4]: n ids; ARGV[5]: n tiles; then n ids, their n event times (µs), n tiles as
--- key, msgpack partial, expiry (ms), and the rest raw appends as key, records, expiry (ms).
--- Returns the ids the guard already holds: if there are any, nothing was written.
+-- Apply entities' pre-aggregated updates, each all or nothing (see skewless/online/tile_writes.py).
+-- KEYS: each entity's guard (a sorted set of event ids scored by event time), in order.
+-- ARGV[1]: msgpack list of slot-code lists (one per view). Then per entity, in KEYS' order: which
+-- code list (1-based), guard expiry (ms), forget ids scored below this (µs), n ids, n tiles, n raws;
+-- its n ids and their n event times (µs); n tiles as key, msgpack partial, expiry (ms); n raw
+-- appends as key, records, expiry (ms).
+-- Returns per entity the ids its guard already held: if there are any, nothing of it was written.
 -- The merge rules mirror skewless/aggregation/tiles.py; the contract suite checks both.
-local guard = KEYS[1]
-local n_ids, n_tiles = tonumber(ARGV[4]), tonumber(ARGV[5])
-local first_id, first_tile = 6, 6 + 2 * n_ids
-local first_raw = first_tile + 3 * n_tiles
-
-redis.call('ZREMRANGEBYSCORE', guard, '-inf', '(' .. ARGV[3])
-local seen = {}
-for i = first_id, first_id + n_ids - 1, 1000 do  -- unpack() has a stack limit: chunks of 1000
-  local last = math.min(i + 999, first_id + n_ids - 1)
-  local scores = redis.call('ZMSCORE', guard, unpack(ARGV, i, last))
-  for j = 1, #scores do
-    if scores[j] then seen[#seen + 1] = ARGV[i + j - 1] end
-  end
-end
-if #seen > 0 then return seen end
-
-for i = first_id, first_id + n_ids - 1, 500 do
-  local args = {}
-  for j = i, math.min(i + 499, first_id + n_ids - 1) do
-    args[#args + 1] = ARGV[j + n_ids]
-    args[#args + 1] = ARGV[j]
-  end
-  redis.call('ZADD', guard, unpack(args))
-end
-redis.call('PEXPIREAT', guard, ARGV[2])
-
-local codes = cmsgpack.unpack(ARGV[1])
+local all_codes = cmsgpack.unpack(ARGV[1])
+local codes
 
 local function later(x, y)
   if x[1] ~= y[1] then return x[1] > y[1] end
@@ -69,14 +45,46 @@ local function merge(a, b)
   return a
 end
 
-for i = first_tile, first_raw - 1, 3 do
-  local key, payload = ARGV[i], ARGV[i + 1]
-  local current = redis.call('GET', key)
-  if current then payload = cmsgpack.pack(merge(cmsgpack.unpack(current), cmsgpack.unpack(payload))) end
-  redis.call('SET', key, payload, 'PXAT', ARGV[i + 2])
+local result = {}
+local at = 2
+for e = 1, #KEYS do
+  local guard = KEYS[e]
+  codes = all_codes[tonumber(ARGV[at])]
+  local n_ids, n_tiles, n_raws = tonumber(ARGV[at + 3]), tonumber(ARGV[at + 4]), tonumber(ARGV[at + 5])
+  local first_id = at + 6
+  local first_tile = first_id + 2 * n_ids
+  local first_raw = first_tile + 3 * n_tiles
+  redis.call('ZREMRANGEBYSCORE', guard, '-inf', '(' .. ARGV[at + 2])
+  local seen = {}
+  for i = first_id, first_id + n_ids - 1, 1000 do  -- unpack() has a stack limit: chunks of 1000
+    local last = math.min(i + 999, first_id + n_ids - 1)
+    local scores = redis.call('ZMSCORE', guard, unpack(ARGV, i, last))
+    for j = 1, #scores do
+      if scores[j] then seen[#seen + 1] = ARGV[i + j - 1] end
+    end
+  end
+  if #seen == 0 then
+    for i = first_id, first_id + n_ids - 1, 500 do
+      local args = {}
+      for j = i, math.min(i + 499, first_id + n_ids - 1) do
+        args[#args + 1] = ARGV[j + n_ids]
+        args[#args + 1] = ARGV[j]
+      end
+      redis.call('ZADD', guard, unpack(args))
+    end
+    redis.call('PEXPIREAT', guard, ARGV[at + 1])
+    for i = first_tile, first_raw - 1, 3 do
+      local key, payload = ARGV[i], ARGV[i + 1]
+      local current = redis.call('GET', key)
+      if current then payload = cmsgpack.pack(merge(cmsgpack.unpack(current), cmsgpack.unpack(payload))) end
+      redis.call('SET', key, payload, 'PXAT', ARGV[i + 2])
+    end
+    for i = first_raw, first_raw + 3 * n_raws - 1, 3 do
+      redis.call('APPEND', ARGV[i], ARGV[i + 1])
+      redis.call('PEXPIREAT', ARGV[i], ARGV[i + 2])
+    end
+  end
+  result[e] = seen
+  at = first_raw + 3 * n_raws
 end
-for i = first_raw, #ARGV, 3 do
-  redis.call('APPEND', ARGV[i], ARGV[i + 1])
-  redis.call('PEXPIREAT', ARGV[i], ARGV[i + 2])
-end
-return seen
+return result
