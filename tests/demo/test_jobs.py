@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 import shutil
 from collections import defaultdict
-from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pytest
+from demo.fake_embedding import CategoryEmbedder
 
 from skewless import FeatureStore
 from skewless.demo.jobs import HALF_LIFE_HOURS, TOP_TOPICS, last_run, profiles_as_of, run_job, run_schedule, schedule, write_accounts
@@ -28,22 +28,6 @@ from skewless.errors import DefinitionError
 
 REPO = Path(__file__).parents[2] / "examples" / "newsfeed"
 SMALL = SimConfig(scale=0.05, days=4)  # 500 readers, 168 articles, ~11k impressions
-
-
-class CategoryEmbedder:
-    """Unit vectors near one random direction per category; texts come in the articles' order, so
-    the caller passes their categories."""
-
-    def __init__(self, categories: Sequence[str], seed: int = 5) -> None:
-        self.categories = list(categories)
-        self.rng = np.random.default_rng(seed)
-
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
-        assert len(texts) == len(self.categories)
-        names = sorted(set(self.categories))
-        centers = self.rng.normal(size=(len(names), EMBEDDING_DIM))
-        vectors = centers[[names.index(c) for c in self.categories]] + 0.7 * self.rng.normal(size=(len(texts), EMBEDDING_DIM))
-        return (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
 
 
 def make_store(root: Path, platform: Platform) -> tuple[FeatureStore, pa.Table]:
