@@ -9,10 +9,12 @@ also added to ``<prefix>:dead:<source>`` for operators.
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
+import orjson
 import redis
 
 from skewless.errors import OnlineStoreUnavailableError
@@ -128,8 +130,23 @@ def _entries(response: Any, *, redelivered: bool = False) -> list[Entry]:
                 continue
             text = entry_id.decode()
             ms, seq = (int(x) for x in text.split("-"))
-            entries.append(Entry(text, (ms << 20) | seq, ms * 1000, json.loads(fields[b"events"]), redelivered))
+            entries.append(Entry(text, (ms << 20) | seq, ms * 1000, _loads(fields[b"events"]), redelivered))
     return entries
+
+
+_LONG_NUMBER = re.compile(rb"\d{19}")
+
+
+def _loads(payload: bytes) -> Any:
+    """orjson (several times faster on a worker's hot path), but the json module for what orjson reads
+    differently: NaN/Infinity, which json.dumps writes and orjson refuses, and integers beyond 64 bits,
+    which orjson turns into floats (any 19-digit run sends the entry there), so entries parse as before."""
+    if _LONG_NUMBER.search(payload) is None:
+        try:
+            return orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(payload)
 
 
 def now_us() -> int:
