@@ -9,6 +9,8 @@ no update is lost (unlike a registry rewritten as one blob).
 from __future__ import annotations
 
 import json
+import random
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -93,14 +95,18 @@ class SqlRegistryStore:
         self._create_tables()
 
     def _create_tables(self) -> None:
-        # Two processes opening a fresh database may both try to create the tables.
-        for attempt in range(3):
+        # Two processes opening a fresh database may both try to create the tables. SQLite answers the
+        # loser "database is locked" at once, without its busy timeout (a read lock cannot wait to become
+        # a write lock without risking a deadlock), so wait a little and look again.
+        attempts = 40
+        for attempt in range(attempts):
             try:
                 _metadata.create_all(self._engine, checkfirst=True)
                 return
             except (IntegrityError, ProgrammingError, OperationalError) as exc:
-                if attempt == 2:
+                if attempt == attempts - 1:
                     raise RegistryError(f"cannot create the registry tables at {self._engine.url!r}: {exc}") from exc
+                time.sleep(0.05 + 0.05 * random.random())
 
     def revision(self, project: str) -> int:
         with self._read() as conn:

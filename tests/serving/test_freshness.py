@@ -56,7 +56,9 @@ def test_a_changed_value_is_seen_once_the_staleness_has_passed(serve: Serve) -> 
     time.sleep(max(0.0, first_read + staleness + 0.05 - time.monotonic()))
     assert read(client, features, articles)["clicked_count_10m"]["values"] == [42, 1]
     metrics = client.get("/metrics").text
-    hits = float(re.search(r"^skewless_cache_hits_total (\S+)$", metrics, re.M).group(1))  # type: ignore[union-attr]
+    found = re.search(r"^skewless_cache_hits_total (\S+)$", metrics, re.M)
+    assert found, metrics
+    hits = float(found.group(1))
     assert hits > 0 or cached != [3, 1]  # the second read came from the cache
 
 
