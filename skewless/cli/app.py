@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from skewless.cli import apply, init, inspect, offline, online, serve, streaming
+from skewless.cli import apply, init, inspect, jobs, offline, online, serve, streaming
 from skewless.cli.common import CliState, print_error
 from skewless.errors import SkewlessError
 
@@ -90,6 +90,7 @@ app.add_typer(offline.training_set_app, name="training-set", rich_help_panel=_DA
 app.command("materialize", rich_help_panel=_DATA)(online.materialize)
 app.command("materialize-incremental", rich_help_panel=_DATA)(online.materialize_incremental)
 app.command("stream", rich_help_panel=_DATA)(streaming.stream)
+app.command("run", rich_help_panel=_DATA)(jobs.run)
 app.command("backfill", rich_help_panel=_DATA)(streaming.backfill)
 app.command("status", rich_help_panel=_INSPECT)(streaming.status)
 app.command("skew-check", rich_help_panel=_INSPECT)(streaming.skew_check)

@@ -27,7 +27,7 @@ def materialize(
     Example: [cyan]skewless materialize 2026-11-01 now[/cyan]
     """
     with open_store(ctx) as store:
-        results = store.materialize(_moment(start, "START"), _moment(end, "END"), views=views or None)
+        results = store.materialize(moment(start, "START"), moment(end, "END"), views=views or None)
     for result in results:
         console().print(f"{result.view}: {result.rows:,} rows")
 
@@ -42,12 +42,12 @@ def materialize_incremental(
     Example: [cyan]skewless materialize-incremental[/cyan]  (e.g. every 10 minutes from cron)
     """
     with open_store(ctx) as store:
-        results = store.materialize_incremental(_moment(end, "END"), views=views or None)
+        results = store.materialize_incremental(moment(end, "END"), views=views or None)
     for result in results:
         console().print(f"{result.view}: {result.rows:,} rows")
 
 
-def _moment(text: str, what: str) -> datetime:
+def moment(text: str, what: str) -> datetime:
     if text.strip().lower() == "now":
         return datetime.now(UTC)
     try:
