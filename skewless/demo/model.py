@@ -16,6 +16,11 @@
   reader's counts and profile include that very click and later ones. Its offline AUC (on the
   same kind of join for the later rows) flatters it; on the later rows' PIT features, what it
   would really be served, it does worse.
+
+Measured (scale 0.5, 14 days, all-MiniLM-L6-v2 embeddings, split at day 10, 2 shared cores):
+train 226,865 / test 95,867 impressions; AUC PIT model 0.762, popularity 0.630 (views 1h) and
+0.573 (CTR 1h); leaky model 0.968 offline, 0.657 on PIT features. create_training_set over the
+322,732 rows 26.0 s, the leaky join 25.0 s, both fits 24.3 s.
 """
 
 from __future__ import annotations
