@@ -100,7 +100,9 @@ OnlineStoreConfig = Annotated[
 class ServingConfig(_Config):
     """``skewless serve``. Reads wait at most ``store_timeout_ms``; a store that failed is retried after
     ``store_retry_ms``. The cache serves rows read less than ``cache_staleness_ms`` ago (0: off), and,
-    while the store is unavailable, rows read less than ``cache_fallback_ms`` ago with status CACHED."""
+    while the store is unavailable, rows read less than ``cache_fallback_ms`` ago with status CACHED.
+    ``POST /rank`` scores candidates with the model pickled at ``rank_model`` (relative to the repo)
+    on the features of ``rank_service``."""
 
     host: str = "127.0.0.1"
     port: int = Field(default=6566, ge=1, le=65535)
@@ -111,6 +113,8 @@ class ServingConfig(_Config):
     cache_fallback_ms: int = Field(default=0, ge=0)
     cache_max_entries: int = Field(default=100_000, ge=1)
     max_rows: int = Field(default=1000, ge=1)
+    rank_model: str | None = Field(default=None, description="a pickled model with predict(columns) -> scores, for POST /rank")
+    rank_service: str = "ranker"
 
 
 class StreamingConfig(_Config):

@@ -27,6 +27,7 @@ from skewless.errors import SkewlessError
 from skewless.serving.errors import error_body, status_of
 from skewless.serving.feast_format import JSON
 from skewless.serving.metrics import Metrics
+from skewless.serving.rank import Ranker
 from skewless.serving.routes import ROUTES
 from skewless.serving.service import FeatureServer
 from skewless.serving.stream_metrics import StreamCollector
@@ -79,6 +80,7 @@ def create_app(store: FeatureStore, *, owns_store: bool = False, freeze_gc: bool
     )
     app.state.server = server
     app.state.store = store  # /push writes through the store: offline log, then tiles
+    app.state.ranker = Ranker(store.repo_path, store.config.serving.rank_model)
     metrics.add_collector(StreamCollector(lambda: _stream_status(store)))
     return app
 

@@ -26,7 +26,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 
 LATENCY_BUCKETS: Final = (0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0)
 CONTENT_TYPE: Final = CONTENT_TYPE_LATEST
-PATHS: Final = frozenset({"/get-online-features", "/push", "/health", "/ready", "/metrics", "/openapi.json"})
+PATHS: Final = frozenset({"/get-online-features", "/push", "/rank", "/health", "/ready", "/metrics", "/openapi.json"})
 
 
 class Metrics:

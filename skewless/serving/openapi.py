@@ -55,6 +55,31 @@ PUSH_RESULT: dict[str, Any] = {
 }
 
 
+RANK: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "user_id": {"type": "integer"},
+        "candidates": {"type": "array", "items": {"type": "integer"}},
+        "context": {"type": "object"},
+    },
+    "required": ["user_id", "candidates"],
+}
+RANKED: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "user_id": {"type": "integer"},
+        "ranked": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"article_id": {"type": "integer"}, "score": {"type": ["number", "null"]}, "known": {"type": "boolean"}},
+            },
+        },
+    },
+    "required": ["user_id", "ranked"],
+}
+
+
 def document(catalog: Catalog, *, revision: int, max_rows: int, version: str) -> dict[str, Any]:
     views: list[AnyView] = [*catalog.feature_views(), *catalog.on_demand_views()]
     features = sorted({f"{v.name}:{f}" for v in views for f in v.feature_names})
@@ -182,6 +207,29 @@ def document(catalog: Catalog, *, revision: int, max_rows: int, version: str) ->
                             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/PushResult"}}},
                         },
                         **errors(("400", "Malformed body"), ("404", "Unknown source"), ("413", "A body too large")),
+                    },
+                }
+            },
+            "/rank": {
+                "post": {
+                    "summary": "Candidate articles for a user, ordered by the ranking model",
+                    "description": "Reads the `serving.rank_service` features for the user and each candidate with the request "
+                    "context, and scores them with the model at `serving.rank_model`. Unknown users or articles are scored on "
+                    "their absent features (cold start), and flagged `known: false` when the store has nothing for the article.",
+                    "operationId": "rank",
+                    "requestBody": {"required": True, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Rank"}}}},
+                    "responses": {
+                        "200": {
+                            "description": "The candidates, best first",
+                            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Ranked"}}},
+                        },
+                        **errors(
+                            ("400", "Malformed body"),
+                            ("404", "No ranking model configured, or an unknown feature service"),
+                            ("413", "More candidates than serving.max_rows"),
+                            ("422", "A missing or mistyped user_id, candidates or request value"),
+                            ("503", "Nothing could be answered"),
+                        ),
                     },
                 }
             },

@@ -17,9 +17,10 @@ from starlette.routing import Route
 
 from skewless.errors import RequestTooLargeError
 from skewless.serving import feast_format
-from skewless.serving.feast_format import JSON, MSGPACK, encode_json, encode_msgpack, parse_request, response_format
+from skewless.serving.feast_format import JSON, MSGPACK, FeatureRequest, encode_json, encode_msgpack, parse_request, response_format
 from skewless.serving.metrics import CONTENT_TYPE
 from skewless.serving.push_format import parse_push
+from skewless.serving.rank import parse_rank
 from skewless.serving.service import FeatureServer
 
 
@@ -53,6 +54,20 @@ async def push(request: Request) -> Response:
     return Response(orjson.dumps({"source": result.source, "accepted": result.accepted, "dead_letters": letters}), media_type=JSON)
 
 
+async def rank(request: Request) -> Response:
+    """Order candidate articles for a user by the ranking model, on the rank service's online features."""
+    started = time.perf_counter()
+    server = _server(request)
+    parsed = parse_rank(await request.body(), max_rows=server.config.max_rows)
+    ranker = request.app.state.ranker
+    ranker.model()  # a missing model is a 404 before any read
+    entities = {"user_id": [parsed.user_id] * len(parsed.candidates), "article_id": list(parsed.candidates)}
+    served, response = server.read(FeatureRequest(None, server.config.rank_service, entities, request_context=parsed.context or None))
+    answer = ranker.rank(parsed, response.to_dict(), response.statuses)
+    served.latency.observe(time.perf_counter() - started)
+    return Response(orjson.dumps(answer), media_type=JSON)
+
+
 async def health(request: Request) -> Response:
     return Response(b'{"status":"ok"}', media_type=JSON)
 
@@ -77,6 +92,7 @@ async def openapi(request: Request) -> Response:
 ROUTES = [
     Route("/get-online-features", get_online_features, methods=["POST"]),
     Route("/push", push, methods=["POST"]),
+    Route("/rank", rank, methods=["POST"]),
     Route("/health", health, methods=["GET"]),
     Route("/ready", ready, methods=["GET"]),
     Route("/metrics", metrics, methods=["GET"]),

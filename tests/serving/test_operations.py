@@ -58,6 +58,7 @@ def test_the_openapi_document_describes_the_endpoints_and_the_registry(client: T
     assert doc["openapi"].startswith("3.") and set(doc["paths"]) == {
         "/get-online-features",
         "/push",
+        "/rank",
         "/health",
         "/ready",
         "/metrics",
