@@ -17,10 +17,9 @@ lint: setup
 	$(BIN)/ruff check skewless tests
 	$(BIN)/mypy
 
-# TODO: becomes `$(BIN)/skewless demo` once that command exists.
+# The news feed end to end on embedded defaults; prints the report's path (reports/demo-*.html).
 demo: setup
-	$(BIN)/skewless --help
-	cd examples/newsfeed && ../../$(BIN)/skewless apply && ../../$(BIN)/skewless describe ranker
+	$(BIN)/skewless demo $(ARGS)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from skewless.cli import apply, init, inspect, jobs, offline, online, serve, streaming
+from skewless.cli import apply, demo, init, inspect, jobs, offline, online, serve, streaming
 from skewless.cli.common import CliState, print_error
 from skewless.errors import SkewlessError
 
@@ -79,6 +79,7 @@ def _global_options(
 _START, _CHANGE, _INSPECT, _DATA = "Start", "Change the registry", "Inspect the registry", "Data"
 _SERVE = "Serve"
 app.command("init", rich_help_panel=_START)(init.init)
+app.command("demo", rich_help_panel=_START)(demo.demo)
 app.command("plan", rich_help_panel=_CHANGE)(apply.plan)
 app.command("apply", rich_help_panel=_CHANGE)(apply.apply)
 app.command("delete", rich_help_panel=_CHANGE)(apply.delete)
