@@ -102,7 +102,8 @@ class ServingConfig(_Config):
     ``store_retry_ms``. The cache serves rows read less than ``cache_staleness_ms`` ago (0: off), and,
     while the store is unavailable, rows read less than ``cache_fallback_ms`` ago with status CACHED.
     ``POST /rank`` scores candidates with the model pickled at ``rank_model`` (relative to the repo)
-    on the features of ``rank_service``."""
+    on the features of ``rank_service``. ``log_sample_rate`` of the responses are logged, off the
+    request path, to ``<offline>/_feature_log/<service or views>`` (training data from served values)."""
 
     host: str = "127.0.0.1"
     port: int = Field(default=6566, ge=1, le=65535)
@@ -115,6 +116,7 @@ class ServingConfig(_Config):
     max_rows: int = Field(default=1000, ge=1)
     rank_model: str | None = Field(default=None, description="a pickled model with predict(columns) -> scores, for POST /rank")
     rank_service: str = "ranker"
+    log_sample_rate: float = Field(default=0.0, ge=0.0, le=1.0, description="share of responses logged to <offline>/_feature_log")
 
 
 class StreamingConfig(_Config):

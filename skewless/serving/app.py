@@ -26,6 +26,7 @@ from skewless.config import EmbeddedOnlineStoreConfig
 from skewless.errors import SkewlessError
 from skewless.serving.errors import error_body, status_of
 from skewless.serving.feast_format import JSON
+from skewless.serving.feature_log import FeatureLogger
 from skewless.serving.metrics import Metrics
 from skewless.serving.rank import Ranker
 from skewless.serving.routes import ROUTES
@@ -69,6 +70,8 @@ def create_app(store: FeatureStore, *, owns_store: bool = False, freeze_gc: bool
             yield
         finally:
             server.stop()
+            if app.state.feature_logger is not None:
+                app.state.feature_logger.flush()
             if owns_store:
                 store.close()
 
@@ -81,6 +84,8 @@ def create_app(store: FeatureStore, *, owns_store: bool = False, freeze_gc: bool
     app.state.server = server
     app.state.store = store  # /push writes through the store: offline log, then tiles
     app.state.ranker = Ranker(store.repo_path, store.config.serving.rank_model)
+    rate = store.config.serving.log_sample_rate
+    app.state.feature_logger = FeatureLogger(store.offline_tables.root, sample_rate=rate) if rate > 0 else None
     metrics.add_collector(StreamCollector(lambda: _stream_status(store)))
     return app
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import queue
 import random
+import re
 import threading
 import time
 import uuid
@@ -94,7 +95,7 @@ class FeatureLogger:
 
     def _write(self, feature_set: str, tables: list[pa.Table]) -> None:
         table = pa.concat_tables(tables, promote_options="permissive")
-        path = self.root / feature_set
+        path = self.root / folder_of(feature_set)
         path.parent.mkdir(parents=True, exist_ok=True)
         write_deltalake(str(path), table, mode="append", schema_mode="merge")
         self.logged_rows += table.num_rows
@@ -118,8 +119,13 @@ def _array(values: Sequence[Any]) -> pa.Array:
     return pa.array([v.tolist() if isinstance(v, np.ndarray) else v for v in values])
 
 
+def folder_of(feature_set: str) -> str:
+    """A feature set's folder: a service's name as is, a list of views made path-safe."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", feature_set)
+
+
 def read_feature_log(offline_root: str | Path, feature_set: str) -> pa.Table:
-    path = Path(offline_root) / LOG_DIR / feature_set
+    path = Path(offline_root) / LOG_DIR / folder_of(feature_set)
     if not (path / "_delta_log").exists():
         raise OfflineStoreError(
             f"no feature log for {feature_set!r} yet", hint="serve with serving.log_sample_rate > 0 (or log responses with FeatureLogger)"

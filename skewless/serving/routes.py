@@ -41,6 +41,9 @@ async def get_online_features(request: Request) -> Response:
     join_keys = served.plan.selection.join_keys
     content = encode_msgpack(response, join_keys, served.dtypes) if media_type == MSGPACK else encode_json(response, join_keys)
     served.latency.observe(time.perf_counter() - started)
+    logger = request.app.state.feature_logger
+    if logger is not None:
+        logger.log(served.feature_set, response.to_dict(), request_id=request.headers.get("x-request-id"))
     return Response(content, media_type=media_type)
 
 

@@ -44,3 +44,17 @@ def test_sampling_and_a_full_queue_never_block(tmp_path: Path) -> None:
 def test_reading_a_log_that_does_not_exist_says_how_to_get_one(tmp_path: Path) -> None:
     with pytest.raises(OfflineStoreError, match="log_sample_rate"):
         read_feature_log(tmp_path, "ranker")
+
+
+def test_the_server_logs_sampled_responses_off_the_request_path(serve) -> None:  # type: ignore[no-untyped-def]
+    store, client = serve(serving={"log_sample_rate": 1.0})
+    body = {"feature_service": "ranker", "entities": {"user_id": [1, 1], "article_id": [100, 200]}, "request_context": {"local_hour": 3}}
+    for rid in ("r1", "r2"):
+        assert client.post("/get-online-features", json=body, headers={"x-request-id": rid}).status_code == 200
+    client.__exit__(None, None, None)  # shutdown flushes the log
+    logged = read_feature_log(store.offline_tables.root, "ranker")
+    assert sorted(logged.column("request_id").to_pylist()) == ["r1", "r1", "r2", "r2"]
+    assert set(logged.column("country").to_pylist()) == {"DE"}
+    labels = pa.table({"request_id": ["r2"], "user_id": [1], "article_id": [200], "clicked": [1]})
+    row = training_data_from_log(store.offline_tables.root, "ranker", labels, on=["user_id", "article_id"]).to_pylist()
+    assert len(row) == 1 and row[0]["clicked"] == 1 and row[0]["ctr_10m"] == 0.0
