@@ -28,6 +28,7 @@ import pyarrow.compute as pc
 
 from skewless.aggregation.tiles import Slot
 from skewless.aggregation.windows import MICROS
+from skewless.online.id_claims import claim, claim_key
 from skewless.online.keys import entity_key, key_prefix
 from skewless.online.tile_keys import guard_key, raw_key, tile_key, tile_tag
 from skewless.online.tile_reads import TiledView
@@ -41,8 +42,29 @@ def apply_events(writer: TileWriter, project: str, views: Sequence[TiledView], e
     The first delivery of an id wins: within the batch the one with the lowest log position, and
     across batches the one applied first (the store refuses an update holding a seen id).
     """
+    if not views or events.num_rows == 0:
+        return 0
+    events, seqs = first_deliveries(writer, project, views, events, seqs)
     with paused_gc():
         return _apply(writer, project, views, events, seqs)
+
+
+def first_deliveries(
+    writer: TileWriter, project: str, views: Sequence[TiledView], events: pa.Table, seqs: Sequence[int]
+) -> tuple[pa.Table, list[int]]:
+    """The events whose id no earlier log position holds (see :mod:`skewless.online.id_claims`)."""
+    source = views[0].view.source
+    if not source.event_id_field:
+        return events, list(seqs)
+    ids = [str(i).encode() for i in events.column(source.event_id_field).to_pylist()]
+    keep_us = max(t.layout.reach_seconds + t.layout.history_seconds for t in views) * 1_000_000
+    expires = (_micros(events.column(source.timestamp_field)) + keep_us).tolist()
+    keys = [claim_key(project, source.name, i) for i in ids]
+    owned = claim(writer.store, keys, list(seqs), expires)  # type: ignore[attr-defined]
+    if all(owned):
+        return events, list(seqs)
+    rows = [r for r, ok in enumerate(owned) if ok]
+    return events.take(pa.array(rows, pa.int64())), [seqs[r] for r in rows]
 
 
 @contextlib.contextmanager

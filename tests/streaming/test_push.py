@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import random
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import msgpack
+import pandas as pd
 import pytest
 from stream_events import SOURCE, USER, VIEW, assert_online_equals_offline, online_values, random_events
 
@@ -110,3 +111,46 @@ def test_skew_check_finds_no_skew_and_catches_a_corrupted_tile(store: FeatureSto
                 txn.put(key, value[:8] + msgpack.packb(partial))
     skewed = {s.feature: s.mismatches for s in store.skew_check(samples=60)}
     assert skewed["activity:clicked_sum_1h"] > 0 and skewed["activity:clicked_count_1h"] == 0
+
+
+def test_a_hot_key_with_half_of_all_events_is_ingested_and_read_exactly(store: FeatureStore) -> None:
+    """Breaking news: one key receives half of the events, in bursts of a few seconds."""
+    rng = random.Random(12)
+    now = time.time_ns() // 1000
+    events = random_events(rng, now, 4_000, max_age_s=50 * 60)
+    for i, event in enumerate(events):
+        if i % 2 == 0:
+            event["user_id"] = 1
+            event["event_timestamp"] = datetime.fromtimestamp((now - rng.randint(0, 120) * S - rng.randint(0, S)) / S, tz=UTC)
+    for i in range(0, len(events), 1_000):
+        result = store.push("events", events[i : i + 1_000])
+        assert result.dead_letters == []
+    first = {}
+    for event in events:  # the first delivery of each id counts
+        first.setdefault(event["event_id"], event)
+    t = time.time_ns() // 1000
+    start_10m = (t - 600 * S) // (10 * S) * (10 * S)
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    expected = sum(
+        1
+        for e in first.values()
+        if e["user_id"] == 1 and e["clicked"] is not None and start_10m <= (e["event_timestamp"] - epoch) // timedelta(microseconds=1) < t
+    )
+    got = online_values(store, [1], t)[0]
+    assert expected > 1_000 and got["clicked_count_10m"] == expected
+    assert_online_equals_offline(store, rng, now, samples=20)
+
+
+def test_a_copy_of_an_event_with_other_keys_counts_for_nobody_else(store: FeatureStore) -> None:
+    """Offline, an event id counts once across the source (its first write); online must agree even
+    when a re-delivery names another user, in the same push or a later one."""
+    now = time.time_ns() // 1000
+    at = datetime.fromtimestamp((now - 30 * S) / S, tz=UTC)
+    first = {"user_id": 1, "clicked": 1, "dwell": 1.0, "topic": "tech", "event_id": "same", "event_timestamp": at}
+    store.push("events", [first, {**first, "user_id": 2}])
+    store.push("events", [{**first, "user_id": 3}])
+    got = online_values(store, [1, 2, 3], time.time_ns() // 1000)
+    assert [g["clicked_count_1m"] for g in got] == [1, 0, 0]
+    entity_df = pd.DataFrame({"user_id": [1, 2, 3], "event_timestamp": [datetime.now(UTC)] * 3})
+    offline = store.get_historical_features(entity_df, ["activity:clicked_count_1m"])
+    assert offline["clicked_count_1m"].tolist() == [1, 0, 0]
