@@ -297,21 +297,9 @@ class FeatureStore:
 
     def event_sink(self) -> EventSink:
         """Where events go: the offline tables, the online tiles and the dead-letter table."""
-        from skewless.online.tile_writes import tile_writer_for
-        from skewless.streaming.dead_letters import DeadLetterTable
         from skewless.streaming.push import EventSink
 
-        settings = self.config.streaming
-        return EventSink(
-            project=self.project,
-            catalog=self.registry.snapshot().catalog,
-            tables=self.offline_tables,
-            writer=tile_writer_for(self.online.store),
-            dead_letters=DeadLetterTable(self.offline_tables.root),
-            history_seconds=settings.tile_history_seconds,
-            max_future_seconds=settings.max_future_seconds,
-            max_event_bytes=settings.max_event_bytes,
-        )
+        return EventSink.of(self)
 
     def backfill(self, *, views: Sequence[str] | None = None, progress: bool = True) -> list[BackfillResult]:
         """Build the online tiles of windowed views from the history in the offline store.
@@ -358,24 +346,9 @@ class FeatureStore:
 
     def stream_status(self, *, timeout_seconds: float = 30.0) -> dict[str, list[dict[str, Any]]]:
         """Per stream source and partition: lag, worker counters, freshness, dead letters."""
-        from skewless.definitions.source import StreamSource
-        from skewless.streaming.dead_letters import DeadLetterTable
+        from skewless.streaming.status import stream_status
 
-        dead = DeadLetterTable(self.offline_tables.root).counts()
-        bus = self.event_bus(timeout_seconds=timeout_seconds)
-        result: dict[str, list[dict[str, Any]]] = {}
-        try:
-            for source in self.registry.snapshot().catalog.sources():
-                if not isinstance(source, StreamSource):
-                    continue
-                reports, lag = bus.reports(source.name), bus.lag(source.name)
-                letters = sum(n for (name, _), n in dead.items() if name == source.name)
-                result[source.name] = [
-                    {"partition": p, "lag": lag.get(p, 0), "dead_letters": letters, **reports.get(p, {})} for p in sorted(lag)
-                ]
-        finally:
-            bus.close()
-        return result
+        return stream_status(self, timeout_seconds=timeout_seconds)
 
     def _offline_engine(self) -> Any:
         """The engine ``offline_store.engine`` names: DuckDB in-process, or Spark (``skewless[spark]``)."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -27,6 +27,9 @@ from skewless.online.tile_writes import TileWriter
 from skewless.streaming.dead_letters import DeadLetterTable
 from skewless.streaming.events import DeadLetter, sort_events
 from skewless.streaming.tiling import apply_events
+
+if TYPE_CHECKING:
+    from skewless.store import FeatureStore
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,23 @@ class EventSink:
     history_seconds: int
     max_future_seconds: int = 300
     max_event_bytes: int = 64 * 1024
+
+    @classmethod
+    def of(cls, store: FeatureStore) -> EventSink:
+        """The sink of a feature store: its offline tables, its online store's tiles, its dead letters."""
+        from skewless.online.tile_writes import tile_writer_for
+
+        settings = store.config.streaming
+        return cls(
+            project=store.project,
+            catalog=store.registry.snapshot().catalog,
+            tables=store.offline_tables,
+            writer=tile_writer_for(store.online.store),
+            dead_letters=DeadLetterTable(store.offline_tables.root),
+            history_seconds=settings.tile_history_seconds,
+            max_future_seconds=settings.max_future_seconds,
+            max_event_bytes=settings.max_event_bytes,
+        )
 
     def tiled_views(self, source_name: str) -> list[TiledView]:
         return [TiledView.of(v, history_seconds=self.history_seconds) for v in windowed_views(self.catalog, source_name)]
