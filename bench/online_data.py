@@ -88,7 +88,7 @@ VIEWS = {
     "article_metadata": ("article", "article_id", ARTICLE_METADATA),
     "article_popularity": ("article", "article_id", ARTICLE_POPULARITY),
 }
-KIND_CODE = {"user": 1, "article": 2, "slates": 3, "perm_user": 4, "perm_article": 5}
+KIND_CODE = {"user": 1, "article": 2, "slates": 3, "perm_user": 4, "perm_article": 5, "events": 6}
 
 
 def _rng(kind: str, chunk: int) -> np.random.Generator:
@@ -227,3 +227,67 @@ def slates(count: int, users: int, articles: int, *, stream: int = 0) -> list[di
             }
         )
     return out
+
+
+# -- engagement events (skewless' windowed views read tiles built from them) --------------------
+
+USER_EVENTS = (10, 100)  # events per user over the last 30 days, heavy-tailed between the bounds
+ARTICLE_EVENTS = (20, 500)  # events per article over the last hour, heavy-tailed between the bounds
+SESSION_EVENTS = 3  # a user's first events fall in the last hour: the session asking for the feed
+MONTH_S = 30 * 86400
+
+
+def slate_entities(slate_lists: list[list[dict[str, Any]]]) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct users and articles the slates read, sorted (events are generated for these only)."""
+    users = {s["user_id"] for slates_ in slate_lists for s in slates_}
+    articles = {a for slates_ in slate_lists for s in slates_ for a in s["article_ids"]}
+    return np.array(sorted(users), dtype=np.int64), np.array(sorted(articles), dtype=np.int64)
+
+
+def engagement_events(user_ids: np.ndarray, article_ids: np.ndarray, users: int, articles: int, now_us: int) -> dict[str, Any]:
+    """Columns of ``engagement_events`` (the example's stream source) for the windowed views.
+
+    Per user in ``user_ids``: 10-100 events (lognormal, median ~25) over the last 30 days, its first
+    ``SESSION_EVENTS`` in the last hour, so every window of ``user_engagement`` (1h to 30d) has data;
+    the article of each is any article. Per article in ``article_ids``: 20-500 events (lognormal,
+    median ~45) over the last hour, so both windows of ``article_popularity`` (10m, 1h) have data;
+    their readers are any of the users (a feed's traffic comes from everyone, not only the readers
+    the benchmark's slates are for). Deterministic given the ids and ``now_us``: times are offsets
+    from it, and event ids say whose events they are, so a regenerated set has the same ids.
+    """
+    rng = np.random.default_rng([SEED, KIND_CODE["events"]])
+    per_user = np.clip(np.rint(rng.lognormal(np.log(25), 0.8, len(user_ids))), *USER_EVENTS).astype(np.int64)
+    per_article = np.clip(np.rint(rng.lognormal(np.log(45), 0.9, len(article_ids))), *ARTICLE_EVENTS).astype(np.int64)
+    # Offsets before now, in µs: at least 1 s back, so no event is ahead of the read's clock.
+    nth = np.arange(per_user.sum()) - np.repeat(np.cumsum(per_user) - per_user, per_user)  # rank of the event within its user
+    span_s = np.where(nth < SESSION_EVENTS, 3600, MONTH_S - 60)
+    user_ago = (1 + (rng.random(len(nth)) * (span_s - 1)).astype(np.int64)) * 1_000_000
+    article_ago = (1 + (rng.random(int(per_article.sum())) * 3599).astype(np.int64)) * 1_000_000
+    ctr_user = np.repeat(rng.beta(2, 12, len(user_ids)), per_user)
+    ctr_article = np.repeat(rng.beta(2, 15, len(article_ids)), per_article)
+    n_user, n_article = len(user_ago), len(article_ago)
+    n = n_user + n_article
+    user_col = np.concatenate([np.repeat(user_ids, per_user), rng.integers(1, users + 1, n_article)])
+    article_col = np.concatenate([rng.integers(1, articles + 1, n_user), np.repeat(article_ids, per_article)])
+    clicked = (rng.random(n) < np.concatenate([ctr_user, ctr_article])).astype(np.int64)
+    liked = clicked * (rng.random(n) < 0.1)
+    shared = clicked * (rng.random(n) < np.concatenate([np.full(n_user, 0.03), np.full(n_article, 0.05)]))
+    dwell = rng.gamma(2.0, 25.0, n).astype(np.float32)
+    event_ids = [f"u{u}-{i}" for u, i in zip(user_col[:n_user].tolist(), nth.tolist(), strict=True)]
+    nth_article = np.arange(n_article) - np.repeat(np.cumsum(per_article) - per_article, per_article)
+    event_ids += [f"a{a}-{i}" for a, i in zip(article_col[n_user:].tolist(), nth_article.tolist(), strict=True)]
+    return {
+        "event_id": event_ids,
+        "user_id": user_col,
+        "article_id": article_col,
+        "position": rng.integers(0, SLATE_ARTICLES, n),
+        "clicked": clicked,
+        "liked": liked.astype(np.int64),
+        "shared": shared.astype(np.int64),
+        "dwell_seconds": dwell,
+        "dwell_null": clicked == 0,  # null when the article was not opened
+        "device": [DEVICES[i] for i in rng.integers(0, len(DEVICES), n).tolist()],
+        "event_ts_us": now_us - np.concatenate([user_ago, article_ago]),
+        "per_user": per_user,
+        "per_article": per_article,
+    }

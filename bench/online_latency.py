@@ -292,8 +292,10 @@ def open_store(repo: Path, backend: str, *, timeout_ms: int | None = None) -> An
     return FeatureStore(repo, config=config)
 
 
-def write_skewless(repo: Path, users: int, articles: int, now_us: int) -> dict[str, Any]:
-    """Every generated row into both online stores, with skewless' keys and row codec."""
+def write_skewless(repo: Path, users: int, articles: int, now_us: int, *, windows: str) -> dict[str, Any]:
+    """Every generated row into both online stores, with skewless' keys and row codec. With
+    ``windows="tiles"`` the windowed views get no rows (skewless reads them from tiles: see
+    :func:`write_tiles`); with ``"precomputed"`` they get rows as before, which skewless no longer reads."""
     from skewless.online.read_plan import codec_for, stored_features
 
     stores = {"embedded": open_store(repo, "embedded"), "redis": open_store(repo, "redis", timeout_ms=60_000)}
@@ -302,7 +304,7 @@ def write_skewless(repo: Path, users: int, articles: int, now_us: int) -> dict[s
     for kind, count in (("user", users), ("article", articles)):
         views = []
         for name, (entity, key, schema) in data.VIEWS.items():
-            if entity != kind:
+            if entity != kind or (windows == "tiles" and name in WINDOWED_VIEWS):
                 continue
             view = catalog_store.get_feature_view(name)
             if list(stored_features(view)) != list(schema):
@@ -325,6 +327,141 @@ def write_skewless(repo: Path, users: int, articles: int, now_us: int) -> dict[s
     for store in stores.values():
         store.close()
     return {"put_many_seconds": timings}
+
+
+WINDOWED_VIEWS = ("user_engagement", "article_popularity")
+EVENT_SOURCE = "engagement_events"
+TILES_MAX_AGE_S = 30 * 60  # older events leave windows (the 10-minute one first): regenerate them
+
+
+def clear_tiles(repo: Path) -> dict[str, int]:
+    """Delete the windowed views' tiles, raw events and id guards from both stores, and the events'
+    offline table, so a regenerated set is the only data of those views (its event ids are the same
+    as the last set's: the guards would refuse them)."""
+    from skewless.online.keys import key_prefix
+
+    prefixes = []
+    with open_store(repo, "redis") as store:
+        for name in WINDOWED_VIEWS:
+            view = store.get_feature_view(name)
+            prefixes.append(b"{" + key_prefix(PROJECT, view.name, view.version))
+        redis_url = store.config.online_store.url
+    deleted = {"embedded": 0, "redis": 0}
+    with open_store(repo, "embedded") as store:
+        env = store.online.store.env
+        for prefix in prefixes:
+            with env.begin(write=True) as txn:
+                cursor = txn.cursor()
+                if cursor.set_range(prefix):
+                    while cursor.key().startswith(prefix):
+                        deleted["embedded"] += 1
+                        if not cursor.delete():  # delete moves to the next key; False at the end
+                            break
+    import redis as redis_py
+
+    client = redis_py.Redis.from_url(redis_url)
+    for prefix in prefixes:
+        batch: list[bytes] = []
+        for key in client.scan_iter(match=prefix + b"*", count=10_000):
+            batch.append(key)
+            if len(batch) == 10_000:
+                deleted["redis"] += client.unlink(*batch)
+                batch = []
+        if batch:
+            deleted["redis"] += client.unlink(*batch)
+    client.close()
+    shutil.rmtree(repo / "data" / "offline" / EVENT_SOURCE, ignore_errors=True)
+    return deleted
+
+
+def write_tiles(repo: Path, slate_lists: list[list[dict[str, Any]]], users: int, articles: int) -> dict[str, Any]:
+    """Engagement events of the slates' users and articles (``online_data.engagement_events``), as of
+    now, into the offline store once, then ``backfill`` into the tiles of each online store: the
+    path a deployment takes for history (the stream merges the same way, event by event)."""
+    import pyarrow as pa
+
+    started = time.perf_counter()
+    deleted = clear_tiles(repo)
+    user_ids, article_ids = data.slate_entities(slate_lists)
+    now_us = time.time_ns() // 1000
+    ev = data.engagement_events(user_ids, article_ids, users, articles, now_us)
+    table = pa.table(
+        {
+            "event_id": pa.array(ev["event_id"], pa.string()),
+            "user_id": pa.array(ev["user_id"], pa.int64()),
+            "article_id": pa.array(ev["article_id"], pa.int64()),
+            "position": pa.array(ev["position"], pa.int64()),
+            "clicked": pa.array(ev["clicked"], pa.int64()),
+            "liked": pa.array(ev["liked"], pa.int64()),
+            "shared": pa.array(ev["shared"], pa.int64()),
+            "dwell_seconds": pa.array(ev["dwell_seconds"], pa.float32(), mask=ev["dwell_null"]),
+            "device": pa.array(ev["device"], pa.string()),
+            "event_timestamp": pa.array(ev["event_ts_us"], pa.timestamp("us", tz="UTC")),
+        }
+    )
+    generated = time.perf_counter() - started
+    out: dict[str, Any] = {
+        "generated_at_us": now_us,
+        "events": table.num_rows,
+        "users": len(user_ids),
+        "articles": len(article_ids),
+        "events_per_user": _spread(ev["per_user"]),
+        "events_per_article_last_hour": _spread(ev["per_article"]),
+        "deleted_old_keys": deleted,
+        "generate_seconds": generated,
+    }
+    with open_store(repo, "embedded", timeout_ms=600_000) as store:
+        t0 = time.perf_counter()
+        store.write_to_offline_store(EVENT_SOURCE, table)
+        out["offline_write_seconds"] = time.perf_counter() - t0
+    for backend in ("embedded", "redis"):
+        with open_store(repo, backend, timeout_ms=600_000) as store:
+            t0 = time.perf_counter()
+            results = store.backfill(views=list(WINDOWED_VIEWS), progress=False)
+            out[f"backfill_{backend}"] = {
+                "seconds": time.perf_counter() - t0,
+                "views": {r.view: {"events": r.events, "applied": r.applied, "seconds": r.seconds} for r in results},
+            }
+        log(f"tiles: backfill into {backend} in {out[f'backfill_{backend}']['seconds']:.1f}s")
+    out["total_seconds"] = time.perf_counter() - started
+    log(
+        f"tiles: {out['events']:,} events for {out['users']:,} users and {out['articles']:,} articles "
+        f"in {out['total_seconds']:.0f}s (old keys deleted: {deleted})"
+    )
+    return out
+
+
+def tiles_per_slate(repo: Path, backend: str, slates: list[dict[str, Any]]) -> dict[str, Any]:
+    """Tile and raw-event keys a slate's read asks for (per windowed view, from the read plan now),
+    and how many of them hold a value, averaged over ``slates``."""
+    from skewless.online.keys import entity_keys
+    from skewless.online.window_columns import window_keys
+
+    out: dict[str, Any] = {}
+    with open_store(repo, backend) as store:
+        plan = store.online.plan("ranker", full_feature_names=True)
+        for view in plan.views:
+            if view.tiled is None:
+                continue
+            join_key = view.tiled.view.entities[0].join_keys[0]
+            keys, present = 0, 0
+            for slate in slates:
+                rows, _ = columns_of(slate)
+                wanted = window_keys(view, entity_keys(view.prefix, [join_key], rows), time.time_ns() // 1000)
+                keys += len(wanted)
+                present += sum(v is not None for v in store.online.store.get_many(wanted))
+            out[view.tiled.view.name] = {"keys_per_slate": keys / len(slates), "present_per_slate": present / len(slates)}
+    return out
+
+
+def _spread(counts: np.ndarray) -> dict[str, float]:
+    return {
+        "min": int(counts.min()),
+        "p50": float(np.percentile(counts, 50)),
+        "p90": float(np.percentile(counts, 90)),
+        "max": int(counts.max()),
+        "mean": float(counts.mean()),
+    }
 
 
 # -- in-process -------------------------------------------------------------------------------------
@@ -600,22 +737,28 @@ def measure_http(
 HTTP_FORMATS = (("msgpack", "/get-online-features?format=msgpack"), ("json", "/get-online-features"))
 
 
-def skewless_http(repo: Path, redis_url: str, slates: list[dict[str, Any]], workdir: Path, phases: dict[str, float]) -> dict[str, Any]:
-    """Every service x format, with the serving cache off then on (one server per cache setting)."""
+def skewless_http(
+    repo: Path, redis_url: str, slates: list[dict[str, Any]], workdir: Path, phases: dict[str, float], only: list[str] | None = None
+) -> dict[str, Any]:
+    """Every service x format (or the ``only`` labels), with the serving cache off then on (one server per cache setting)."""
     bodies = {}
     for service in SERVICES:
         bodies[service] = workdir / f"skewless_bodies_{service}.jsonl"
         bodies[service].write_bytes(skewless_bodies(slates, service))
     results: dict[str, Any] = {}
     for cache_ms in (0, 1000):
+        cache = "cache_on" if cache_ms else "cache_off"
+        if only is not None and not any(label.endswith(cache) for label in only):
+            continue
         port = free_port()
         write_config(repo, redis_url, cache_staleness_ms=cache_ms, port=port)
-        cache = "cache_on" if cache_ms else "cache_off"
         cmd = [str(SKEWLESS_CLI), "--repo", str(repo), "serve", "--port", str(port), "--workers", "1"]
         with server_process(cmd, f"http://127.0.0.1:{port}/ready", workdir / f"skewless_serve_{cache}.log"):
             for service in SERVICES:
                 for fmt, path in HTTP_FORMATS:
                     label = f"{service}_{fmt}_{cache}"
+                    if only is not None and label not in only:
+                        continue
                     check = check_http(port, path, skewless_bodies(slates[:1], service).strip(), fmt)
                     log(f"skewless serve, {label}: saturation, then latency at half of it")
                     measured = measure_http(
@@ -841,11 +984,24 @@ def main() -> int:
     parser.add_argument("--http-seconds", type=float, help="measured seconds per latency phase (default 20; quick 4)")
     parser.add_argument("--no-feast", action="store_true", help="skewless only")
     parser.add_argument("--no-http", action="store_true", help="in-process only")
+    parser.add_argument(
+        "--http-only",
+        nargs="+",
+        metavar="LABEL",
+        help="skewless serve phases to run, e.g. ranker_msgpack_cache_off (default: every service x format x cache setting)",
+    )
     parser.add_argument("--workdir", help="keep the repo, logs and result files here (default: a temporary folder, removed)")
     parser.add_argument("--wait-idle", type=float, default=0.0, help="wait up to this many minutes for load < 0.5 and no other benchmark")
     parser.add_argument("--reuse", action="store_true", help="reuse the data written by an earlier run in the same --workdir (same sizes)")
     parser.add_argument("--profile", action="store_true", help="also cProfile the in-process path (own time per function)")
     parser.add_argument("--json", help="write the results here")
+    parser.add_argument(
+        "--windows",
+        choices=("tiles", "precomputed"),
+        default="tiles",
+        help="skewless' windowed views: tiles built from engagement events of the slates' entities (default), or "
+        "precomputed rows as before 294418d (which skewless no longer reads: its windows are then empty tiles)",
+    )
     args = parser.parse_args()
     if args.quick:
         if args.users == 1_000_000:
@@ -887,13 +1043,14 @@ def main() -> int:
             "feast_http_phases_seconds": feast_phases,
             "quick": args.quick,
             "data_path": "generated rows written with codec_for + put_many",
+            "windows": args.windows,
         },
         "load_at_start": load_state(),
         "skewless": {},
     }
     log(f"machine: {results['machine']['cpu_model']}, {os.cpu_count()} cores; workdir {workdir}")
     marker = workdir / "data.json"
-    wanted = {"users": args.users, "articles": args.articles, "feast": feast, "seed": data.SEED}
+    wanted = {"users": args.users, "articles": args.articles, "feast": feast, "seed": data.SEED, "windows": args.windows}
     previous = json.loads(marker.read_text()) if marker.exists() else None
     # Data written with Feast's rows serves a run without Feast too (skewless' keys are there all the same).
     same = previous is not None and all(previous.get(k) == v for k, v in wanted.items() if k != "feast")
@@ -926,7 +1083,7 @@ def main() -> int:
         else:
             now_us = time.time_ns() // 1000
             log(f"writing {args.users:,} users and {args.articles:,} articles to the embedded store and Redis")
-            results["skewless"]["write"] = write_skewless(repo, args.users, args.articles, now_us)
+            results["skewless"]["write"] = write_skewless(repo, args.users, args.articles, now_us, windows=args.windows)
             if feast:
                 log("Feast: apply and write_to_online_store (same rows, same redis-server)")
                 t0 = time.perf_counter()
@@ -943,6 +1100,18 @@ def main() -> int:
                     **wanted, "now_us": now_us, "written_at": datetime.now(UTC).isoformat(),
                     "skewless_write": results["skewless"]["write"], "feast_setup": (results.get("feast") or {}).get("setup"),
                 }))  # fmt: skip
+        warm = data.slates(max(200, n_slates // 10), args.users, args.articles, stream=1)
+        slates = data.slates(n_slates, args.users, args.articles, stream=2)
+        http_slates = data.slates(min(20_000, max(2_000, n_slates)), args.users, args.articles, stream=3)
+        # Tiles are regenerated every run: they hold events of the last 30 days as of now, and a
+        # reused Redis snapshot was saved before them. Precomputed: none, as the old setup had.
+        if args.windows == "tiles":
+            log("tiles: engagement events of the slates' users and articles, backfilled into both stores")
+            results["skewless"]["tiles"] = write_tiles(repo, [warm, slates, http_slates], args.users, args.articles)
+            results["skewless"]["tiles"]["read"] = tiles_per_slate(repo, "embedded", slates[:200])
+            log(f"tiles: keys and present values per slate: {results['skewless']['tiles']['read']}")
+        else:
+            results["skewless"]["tiles"] = {"deleted_old_keys": clear_tiles(repo)}
         results["redis_memory"] = redis_cli(redis.port, "info", "memory").split("used_memory_human:")[1].split()[0]
         results["redis_keys"] = redis_cli(redis.port, "dbsize")
 
@@ -956,8 +1125,6 @@ def main() -> int:
 
         results["embedded_page_cache_warmup"] = warm_page_cache(repo / "data" / "online")
         log(f"read the embedded store's file once ({results['embedded_page_cache_warmup']['bytes'] / 2**30:.1f} GiB) so it is warm")
-        warm = data.slates(max(200, n_slates // 10), args.users, args.articles, stream=1)
-        slates = data.slates(n_slates, args.users, args.articles, stream=2)
         results["skewless"]["inprocess"] = {}
         for backend in ("embedded", "redis"):
             for service in SERVICES:
@@ -996,8 +1163,7 @@ def main() -> int:
                 log(f"  p50 {r['p50_ms']:.2f} ms, p99 {r['p99_ms']:.2f} ms, {r['slates_per_second']:.0f} slates/s")
 
         if not args.no_http:
-            http_slates = data.slates(min(20_000, max(2_000, n_slates)), args.users, args.articles, stream=3)
-            results["skewless"]["http"] = skewless_http(repo, redis.url, http_slates, workdir, phases)
+            results["skewless"]["http"] = skewless_http(repo, redis.url, http_slates, workdir, phases, args.http_only)
             if feast:
                 results["feast"].update(feast_http(workdir, http_slates[:5000], results["feast"]["requests"], feast_phases))
         results["load_at_end"] = load_state()

@@ -31,7 +31,7 @@ class _Fetched:
         self.stored = stored
 
     def get_many(self, keys: Sequence[bytes]) -> list[bytes | None]:
-        return [self.stored.get(k) for k in keys]
+        return list(map(self.stored.get, keys))  # C-level loop: ~1,300 tile keys a slate
 
 
 def window_columns(
