@@ -65,7 +65,9 @@ def read_windows_fast(store: KeyReader, tiled: TiledView, tags: Sequence[bytes],
 
     # Numeric slots as one array: (entities * width, slots); absent tiles hold each slot's identity.
     numeric = read.numeric
-    grid = np.array([_IDENTITY[codes[i]] for i in numeric] * (entities * width), dtype=np.float64).reshape(entities * width, len(numeric))
+    identity = np.array([_IDENTITY[codes[k]] for k in numeric], dtype=np.float64)
+    grid = np.empty((entities * width, len(numeric)), dtype=np.float64)
+    grid[:] = identity  # broadcast, not a Python list of entities x tiles x slots floats
     if decoded and numeric:
         if read.additive_only:
             # Counts and sums are plain numbers in the tile: NumPy converts them in one call (as
@@ -77,7 +79,6 @@ def read_windows_fast(store: KeyReader, tiled: TiledView, tags: Sequence[bytes],
     cube = grid.reshape(entities, width, len(numeric))[:, : len(positions), :]
 
     raw = [_raw_partial(tiled, values[e * width + width - 1], t_us) for e in range(entities)]
-    identity = np.array([_IDENTITY[codes[k]] for k in numeric], dtype=np.float64)
     raw_grid = np.tile(identity, (entities, 1))
     for e, partial in enumerate(raw):
         if partial is not None:
@@ -90,13 +91,18 @@ def read_windows_fast(store: KeyReader, tiled: TiledView, tags: Sequence[bytes],
     results: list[dict[str, Any]] = [{} for _ in range(entities)]
     for o, output in enumerate(layout.outputs):
         tiles = cube[:, masks[o], :]
-        merged = np.where(
-            adds,
-            tiles.sum(axis=1) + raw_grid,
-            np.where(
-                lows, np.minimum(tiles.min(axis=1, initial=np.inf), raw_grid), np.maximum(tiles.max(axis=1, initial=-np.inf), raw_grid)
-            ),
-        )
+        if read.additive_only:  # the min and max reductions would only be thrown away by the where
+            merged = tiles.sum(axis=1) + raw_grid
+        else:
+            merged = np.where(
+                adds,
+                tiles.sum(axis=1) + raw_grid,
+                np.where(
+                    lows,
+                    np.minimum(tiles.min(axis=1, initial=np.inf), raw_grid),
+                    np.maximum(tiles.max(axis=1, initial=-np.inf), raw_grid),
+                ),
+            )
 
         def slot(op: str, merged: np.ndarray = merged, output: Any = output) -> np.ndarray:
             return merged[:, column[slot_of[(output.column, op, 0)]]]
