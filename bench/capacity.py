@@ -20,6 +20,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -76,7 +77,7 @@ def events_for(rng: np.random.Generator, entity: str, ids: range, per_entity: in
             "shared": int(clicked[i] and i % 31 == 0),
             "dwell_seconds": float(20 + i % 90) if clicked[i] else None,
             "device": "ios",
-            "event_timestamp": (now - int(ages[i])) / S,
+            "event_timestamp": datetime.fromtimestamp((now - int(ages[i])) / S, tz=UTC),
         }
         for i in range(n)
     ]
@@ -167,7 +168,9 @@ def main() -> None:
                 before_mem, before_disk = used_memory(client), dir_bytes(repo / "data" / "offline" / "engagement_events")
                 started = time.perf_counter()
                 for i in range(0, len(events), 20_000):
-                    store.push("engagement_events", events[i : i + 20_000])
+                    result = store.push("engagement_events", events[i : i + 20_000])
+                    if result.dead_letters:  # the measurement is only meaningful if every event landed
+                        raise RuntimeError(f"{len(result.dead_letters)} dead letters, first: {result.dead_letters[0].reason}")
                 seconds = time.perf_counter() - started
                 # Each event also lands in the *other* entity's view (a user event names an article): divide
                 # by the events, not only by the entities, to compare groups.
