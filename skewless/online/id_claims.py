@@ -44,7 +44,7 @@ def claim(store: Any, keys: Sequence[bytes], seqs: Sequence[int], expires_at_us:
                 txn.put(key, EXPIRY.pack(expires) + str(seq).encode())
                 result.append(True)
         return result
-    client = getattr(store, "client", None)
+    client = store if isinstance(store, redis.Redis | redis.RedisCluster) else getattr(store, "client", None)
     if client is None:
         raise TypeError(f"no id claims for {type(store).__name__}")
     try:

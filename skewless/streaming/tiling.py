@@ -60,7 +60,8 @@ def first_deliveries(
     keep_us = max(t.layout.reach_seconds + t.layout.history_seconds for t in views) * 1_000_000
     expires = (_micros(events.column(source.timestamp_field)) + keep_us).tolist()
     keys = [claim_key(project, source.name, i) for i in ids]
-    owned = claim(writer.store, keys, list(seqs), expires)  # type: ignore[attr-defined]
+    # The writer's own connection: the online store's client has the serving timeout (tens of ms).
+    owned = claim(getattr(writer, "client", None) or writer.store, keys, list(seqs), expires)  # type: ignore[attr-defined]
     if all(owned):
         return events, list(seqs)
     rows = [r for r, ok in enumerate(owned) if ok]
