@@ -11,8 +11,11 @@ What it does, in one run, on one data set and one redis-server:
    features but does not return them) is measured too.
 2. Generates the rows deterministically (``online_data.py``: numpy seed; default 1M users, 50k
    articles) and writes them straight into the online stores with skewless' key layout and row
-   codec (``codec_for`` + ``OnlineStore.put_many``): the embedded LMDB store and Redis. The
-   engagement aggregates are precomputed values, as materialization would write them.
+   codec (``codec_for`` + ``OnlineStore.put_many``): the embedded LMDB store and Redis. The two
+   windowed views (``user_engagement``, ``article_popularity``) are read from tiles: engagement
+   events of the slates' users and articles, as of now, go to the offline store and ``backfill``
+   builds the tiles in both stores, every run (``--windows precomputed`` writes rows instead, as
+   before 294418d; skewless no longer reads them). Feast reads precomputed rows for those views.
 3. In-process: times ``store.online.get(service, columns, request_context, full_feature_names=True)``
    per slate (1 user + 50 articles, users Zipf-like over all users, articles over all articles),
    single thread, after a warm-up: p50/p90/p99/p99.9 and slates/s, embedded and Redis.
