@@ -91,19 +91,30 @@ class OfflineTables:
     # -- writing -----------------------------------------------------------------------------
 
     def append(
-        self, source: EventSource, data: Any, *, key_columns: Sequence[str] = (), transaction: tuple[str, int] | None = None
+        self,
+        source: EventSource,
+        data: Any,
+        *,
+        key_columns: Sequence[str] = (),
+        transaction: tuple[str, int] | None = None,
+        validated: bool = False,
     ) -> WriteResult:
         """Validate ``data`` (see :func:`validate_rows`), then add it in one atomic commit.
 
         ``transaction=(app_id, n)`` records in the commit that writer ``app_id`` wrote its batch
         ``n`` (a Delta app transaction), so a writer that crashed can tell, with
         :meth:`committed_version`, whether a batch it is about to redo already landed.
+        ``validated=True``: ``data`` is what :func:`validate_rows` returned for this source (the stream
+        path validates each batch once, to sort out dead letters); it is written as it is.
 
         Raises:
             DataValidationError: some rows or columns are invalid; nothing was written.
             OfflineStoreError: the table stores a column with another type, or the commit failed.
         """
-        table = validate_rows(source, data, key_columns=key_columns)
+        if validated and isinstance(data, pa.Table) and data.schema.equals(source_schema(source)):
+            table = data
+        else:
+            table = validate_rows(source, data, key_columns=key_columns)
         return self._write(source, [table], transaction=transaction)
 
     def append_batches(self, source: EventSource, batches: Iterable[Any], *, key_columns: Sequence[str] = ()) -> WriteResult:

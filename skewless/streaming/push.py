@@ -99,7 +99,7 @@ def push_events(sink: EventSink, source: str | Source, events: Any, *, arrival_u
     accepted = sorted_events.accepted
     if accepted.num_rows == 0:
         return PushResult(target.name, 0, 0, sorted_events.dead_letters)
-    written = sink.tables.append(target, accepted, key_columns=key_columns)
+    written = sink.tables.append(target, accepted, key_columns=key_columns, validated=True)
     if written.rows != accepted.num_rows:
         raise OfflineStoreError(f"source {target.name!r}: wrote {written.rows} of {accepted.num_rows} events")
     seqs = (np.arange(accepted.num_rows, dtype=np.int64) + (written.version << 32)).tolist()

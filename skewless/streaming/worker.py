@@ -106,7 +106,7 @@ def handle_batch(sink: EventSink, source_name: str, partition: int, entries: Seq
         redone = entries[0].redelivered  # only a batch handed out before can have been committed
         version = sink.tables.committed_version(target.name, app_id, batch) if redone else None
         if version is None:
-            version = sink.tables.append(target, accepted, key_columns=key_columns, transaction=(app_id, batch)).version
+            version = sink.tables.append(target, accepted, key_columns=key_columns, transaction=(app_id, batch), validated=True).version
         seqs = (np.arange(accepted.num_rows, dtype=np.int64) + (version << 32)).tolist()
         applied = apply_to_tiles(sink, tiled, accepted, seqs)
     sink.dead_letters.append(sorted_events.dead_letters, transaction=(app_id, batch), check=entries[0].redelivered)

@@ -225,3 +225,15 @@ def test_reserved_column_names_are_refused(tables: OfflineTables) -> None:
     with pytest.raises(OfflineStoreError, match="'_write_seq' are reserved"):
         tables.append(clashing, frame)
     assert tables.version("clash") is None
+
+
+def test_an_already_validated_table_is_written_as_is_and_anything_else_is_still_checked(tables: OfflineTables) -> None:
+    from skewless.offline.validate import validate_rows
+
+    checked = validate_rows(EVENTS, events(3))
+    assert tables.append(EVENTS, checked, validated=True).rows == 3
+    assert sorted_rows(tables.read("events")) == sorted_rows(checked)
+    bad = events(2).to_pandas().assign(user_id=[None, 1])  # not validate_rows' output: validated anyway
+    with pytest.raises(DataValidationError, match="user_id"):
+        tables.append(EVENTS, bad, validated=True, key_columns=["user_id"])
+    assert tables.version("events") == 0
