@@ -12,7 +12,6 @@ Python, for the outputs that need them. Raw events before ``t`` are added per en
 from __future__ import annotations
 
 import operator
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import compress, repeat
@@ -22,11 +21,10 @@ import msgpack
 import numpy as np
 
 from skewless.aggregation.tiles import Partial, floor_to, merge_coded, window_tiles
-from skewless.aggregation.windows import MICROS, window_start_us
+from skewless.aggregation.windows import window_start_us
 from skewless.definitions.types import Int64, Timestamp
-from skewless.errors import InvalidRequestError
 from skewless.online.tile_keys import raw_key, tile_key
-from skewless.online.tile_reads import KeyReader, TiledView
+from skewless.online.tile_reads import KeyReader, TiledView, check_readable
 
 _IDENTITY = {"a": 0.0, "n": np.inf, "x": -np.inf}
 
@@ -40,13 +38,7 @@ def window_read_keys(tiled: TiledView, tags: Sequence[bytes], t_us: int) -> list
 def read_windows_fast(store: KeyReader, tiled: TiledView, tags: Sequence[bytes], t_us: int) -> list[dict[str, Any]]:
     """The same as :func:`~skewless.online.tile_reads.read_windows`, vectorized over entities and tiles."""
     layout = tiled.layout
-    oldest = time.time_ns() // 1000 - layout.history_seconds * MICROS
-    if t_us < oldest:
-        raise InvalidRequestError(
-            f"{tiled.view.name}: windowed features can be read as of the last {layout.history_seconds:,} s only, "
-            f"not {(oldest - t_us) / MICROS + layout.history_seconds:,.0f} s ago",
-            hint="read older values with get_historical_features, or raise tile_history in skewless.yaml",
-        )
+    check_readable(tiled, t_us)
     read = _read_plan(tiled, t_us)
     windows, positions, index, masks = read.windows, read.positions, read.index, read.masks
     entities, width = len(tags), len(positions) + 1

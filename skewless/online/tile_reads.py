@@ -39,6 +39,18 @@ class TiledView:
         return cls(view, TileLayout.for_outputs(view.aggregation_outputs(), history_seconds=history_seconds))
 
 
+def check_readable(tiled: TiledView, t_us: int) -> None:
+    """Refuse a read further in the past than the tiles keep: their finest tiles are gone."""
+    history = tiled.layout.history_seconds
+    oldest = time.time_ns() // 1000 - history * MICROS
+    if t_us < oldest:
+        raise InvalidRequestError(
+            f"{tiled.view.name}: windowed features can be read as of the last {history:,} s only, "
+            f"not {(oldest - t_us) / MICROS + history:,.0f} s ago",
+            hint="read older values with get_historical_features, or raise streaming.tile_history_seconds in skewless.yaml",
+        )
+
+
 def read_windows(store: KeyReader, tiled: TiledView, tags: Sequence[bytes], t_us: int) -> list[dict[str, Any]]:
     """Every feature of the view (aggregates and ratios) for each entity tag, as of ``t_us``.
 
@@ -47,13 +59,7 @@ def read_windows(store: KeyReader, tiled: TiledView, tags: Sequence[bytes], t_us
             ``history_seconds``): their finest tiles are gone, so the values would be wrong.
     """
     layout = tiled.layout
-    oldest = time.time_ns() // 1000 - layout.history_seconds * MICROS
-    if t_us < oldest:
-        raise InvalidRequestError(
-            f"{tiled.view.name}: windowed features can be read as of the last {layout.history_seconds:,} s only, "
-            f"not {(oldest - t_us) / MICROS + layout.history_seconds:,.0f} s ago",
-            hint="read older values with get_historical_features, or raise tile_history in skewless.yaml",
-        )
+    check_readable(tiled, t_us)
     plans = [(o, *window_tiles(t_us, o.window_seconds, o.hop_seconds, layout.levels)) for o in layout.outputs]
     positions = list(dict.fromkeys(tile for _, tiles, _ in plans for tile in tiles))
     raw_start = floor_to(t_us, layout.base)

@@ -11,9 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Final
 
-import orjson
-
-from skewless.errors import MalformedRequestError, RequestTooLargeError
+from skewless.errors import MalformedRequestError
+from skewless.serving.bodies import json_object
 
 MAX_PUSH_BYTES: Final = 16 * 1024 * 1024
 TARGETS: Final = ("online", "offline", "online_and_offline")
@@ -26,16 +25,8 @@ class PushRequest:
 
 
 def parse_push(body: bytes) -> PushRequest:
-    if len(body) > MAX_PUSH_BYTES:
-        raise RequestTooLargeError(
-            f"the push body has {len(body):,} bytes, more than the limit of {MAX_PUSH_BYTES:,}", hint="push in batches"
-        )
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise MalformedRequestError(f"the body is not JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise MalformedRequestError("the body must be a JSON object", hint='e.g. {"source": "engagement", "events": [{...}]}')
+    example = '{"source": "engagement", "events": [{...}]}'
+    data = json_object(body, max_bytes=MAX_PUSH_BYTES, example=example, what="the push body")
     source = data.get("push_source_name", data.get("source"))
     if not isinstance(source, str) or not source:
         raise MalformedRequestError("name the source: 'push_source_name' (Feast) or 'source'")

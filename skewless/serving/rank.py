@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import orjson
 
-from skewless.errors import InvalidRequestError, MalformedRequestError, NotFoundError, RequestTooLargeError
+from skewless.errors import InvalidRequestError, NotFoundError, RequestTooLargeError
+from skewless.serving.bodies import json_object
+from skewless.serving.feast_format import MAX_BODY_BYTES
 
 
 @dataclass(frozen=True)
@@ -30,12 +31,8 @@ class RankRequest:
 
 
 def parse_rank(body: bytes, *, max_rows: int) -> RankRequest:
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise MalformedRequestError(f"the body is not JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise MalformedRequestError("the body must be a JSON object", hint='e.g. {"user_id": 7, "candidates": [1, 2], "context": {}}')
+    example = '{"user_id": 7, "candidates": [1, 2], "context": {}}'
+    data = json_object(body, max_bytes=MAX_BODY_BYTES, example=example)
     user, candidates, context = data.get("user_id"), data.get("candidates"), data.get("context", {})
     if type(user) is not int:
         raise InvalidRequestError(f"user_id must be an integer, got {user!r}", hint="send the reader's user_id")
