@@ -435,10 +435,11 @@ def write_tiles(repo: Path, slate_lists: list[list[dict[str, Any]]], users: int,
 
 
 def tiles_per_slate(repo: Path, backend: str, slates: list[dict[str, Any]]) -> dict[str, Any]:
-    """Tile and raw-event keys a slate's read asks for (per windowed view, from the read plan now),
-    and how many of them hold a value, averaged over ``slates``."""
+    """Per windowed view, what a slate's read asks for (from the read plan now): state hashes
+    (one per distinct entity, each a store read), tile and raw-event fields, and how many fields
+    hold a value, averaged over ``slates``."""
     from skewless.online.keys import entity_keys
-    from skewless.online.window_columns import window_keys
+    from skewless.online.window_columns import window_read
 
     out: dict[str, Any] = {}
     with open_store(repo, backend) as store:
@@ -447,13 +448,15 @@ def tiles_per_slate(repo: Path, backend: str, slates: list[dict[str, Any]]) -> d
             if view.tiled is None:
                 continue
             join_key = view.tiled.view.entities[0].join_keys[0]
-            keys, present = 0, 0
+            hashes, fields, present = 0, 0, 0
             for slate in slates:
                 rows, _ = columns_of(slate)
-                wanted = window_keys(view, entity_keys(view.prefix, [join_key], rows), time.time_ns() // 1000)
-                keys += len(wanted)
-                present += sum(v is not None for v in store.online.store.get_many(wanted))
-            out[view.tiled.view.name] = {"keys_per_slate": keys / len(slates), "present_per_slate": present / len(slates)}
+                wanted = window_read(view, entity_keys(view.prefix, [join_key], rows), time.time_ns() // 1000)
+                values = store.online.store.read([], [wanted])[1][0]
+                hashes, fields = hashes + len(wanted[0]), fields + len(values)
+                present += sum(v is not None for v in values)
+            n = len(slates)
+            out[view.tiled.view.name] = {"reads_per_slate": hashes / n, "fields_per_slate": fields / n, "present_per_slate": present / n}
     return out
 
 

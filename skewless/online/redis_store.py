@@ -1,4 +1,7 @@
-"""Online stores on Redis: standalone (one MGET per read) and Redis Cluster (one round trip per node)."""
+"""Online stores on Redis: standalone (one round trip per read) and Redis Cluster (one per node).
+
+Reads are packed by hand (:mod:`skewless.online.redis_reads`); writes go through redis-py.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +14,8 @@ from redis.cluster import ClusterNode, RedisCluster
 from redis.retry import Retry
 
 from skewless.errors import OnlineStoreUnavailableError
+from skewless.online.protocol import FieldRead, Values
+from skewless.online.redis_reads import exchange_all, place, plan_commands, standalone_read
 
 
 class RedisOnlineStore:
@@ -26,14 +31,11 @@ class RedisOnlineStore:
             url, socket_timeout=timeout_seconds, socket_connect_timeout=timeout_seconds, retry=Retry(NoBackoff(), 0)
         )
 
-    def get_many(self, keys: Sequence[bytes]) -> list[bytes | None]:
-        if not keys:
-            return []
-        try:
-            values: list[bytes | None] = self.client.mget(keys)  # type: ignore[assignment]
-            return values
-        except redis.RedisError as exc:
-            raise OnlineStoreUnavailableError(f"{self.what} read failed: {exc}") from exc
+    def get_many(self, keys: Sequence[bytes]) -> Values:
+        return self.read(keys, ())[0]
+
+    def read(self, keys: Sequence[bytes], field_reads: Sequence[FieldRead]) -> tuple[Values, list[Values]]:
+        return standalone_read(self.client, keys, field_reads, self.what)
 
     def put_many(self, items: Sequence[tuple[bytes, bytes]], *, ttl_seconds: int | None = None) -> None:
         try:
@@ -68,16 +70,32 @@ class RedisClusterOnlineStore(RedisOnlineStore):
             retry=Retry(NoBackoff(), 1),  # one retry follows the new topology after a failover
         )
 
-    def get_many(self, keys: Sequence[bytes]) -> list[bytes | None]:
-        if not keys:
-            return []
+    def read(self, keys: Sequence[bytes], field_reads: Sequence[FieldRead]) -> tuple[Values, list[Values]]:
+        """The commands grouped by the node owning each key's slot, sent to all nodes before any
+        reply is read. After a failover (a dead node, MOVED) the topology is learned again and
+        the read sent once more."""
         try:
-            pipe = self.client.pipeline(transaction=False)
-            for key in keys:
-                pipe.get(key)
-            return list(pipe.execute())
-        except redis.RedisError as exc:
-            raise OnlineStoreUnavailableError(f"{self.what} read failed: {exc}") from exc
+            return self._read(keys, field_reads)
+        except OnlineStoreUnavailableError:
+            try:
+                self.client.nodes_manager.initialize()
+            except redis.RedisError as exc:
+                raise OnlineStoreUnavailableError(f"{self.what} read failed: {exc}") from exc
+            return self._read(keys, field_reads)
+
+    def _read(self, keys: Sequence[bytes], field_reads: Sequence[FieldRead]) -> tuple[Values, list[Values]]:
+        cluster = self.client
+        by_node: dict[str, tuple[Any, list[bytes], list[tuple[Any, ...]]]] = {}
+        for key, command, target in plan_commands(keys, field_reads):
+            node = cluster.nodes_manager.get_node_from_slot(cluster.keyslot(key))
+            _, commands, targets = by_node.setdefault(node.name, (node, [], []))
+            commands.append(command)
+            targets.append(target)
+        groups = list(by_node.values())
+        replies = exchange_all([(cluster.get_redis_connection(node), commands) for node, commands, _ in groups], self.what)
+        return place(
+            [reply for per_node in replies for reply in per_node], [t for _, _, targets in groups for t in targets], keys, field_reads
+        )
 
     def delete_many(self, keys: Sequence[bytes]) -> None:
         pipe = self.client.pipeline(transaction=False)

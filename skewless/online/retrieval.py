@@ -1,7 +1,7 @@
 """Reading a selection for a batch of entity rows (e.g. 1 user x 50 articles) from the online store.
 
-All the keys of all the views go to the store in one ``get_many`` (one round trip per Redis
-node), each distinct entity once however many rows repeat it. Stored rows become columns in
+All the keys of all the views, and the tile fields of the windowed ones, go to the store in one
+``read`` (one round trip per Redis node), each distinct entity once however many rows repeat it. Stored rows become columns in
 :mod:`skewless.online.columns`. On-demand features then get the same NumPy arrays as in training
 sets, with ``event_timestamp`` = now, built without Arrow where that gives the same arrays.
 """
@@ -22,7 +22,7 @@ from skewless.online.columns import NOT_FOUND, NULL_VALUE, OUTSIDE_MAX_AGE, PRES
 from skewless.online.keys import entity_keys
 from skewless.online.protocol import OnlineStore
 from skewless.online.read_plan import ReadPlan
-from skewless.online.window_columns import window_columns, window_keys
+from skewless.online.window_columns import window_columns, window_read
 from skewless.transform.on_demand import arrow_to_udf_input, run_udf, udf_output_to_values, values_to_udf_input
 
 __all__ = ["CACHED", "NOT_FOUND", "NULL_VALUE", "OUTSIDE_MAX_AGE", "PRESENT", "UNAVAILABLE", "OnlineResponse", "columnar", "read_online"]
@@ -78,17 +78,21 @@ def read_online(
 ) -> OnlineResponse:
     count = len(next(iter(rows.values()))) if rows else 0
     keys_per_view = _keys_per_view(plan, rows)
-    fetch = [window_keys(view, keys, now_us) if view.tiled else keys for view, keys in zip(plan.views, keys_per_view, strict=True)]
-    distinct = list(dict.fromkeys(chain.from_iterable(fetch)))
+    rows_keys = (keys for view, keys in zip(plan.views, keys_per_view, strict=True) if not view.tiled)
+    distinct = list(dict.fromkeys(chain.from_iterable(rows_keys)))
+    field_reads = [window_read(view, keys, now_us) for view, keys in zip(plan.views, keys_per_view, strict=True) if view.tiled]
+    windows: list[Any]
     try:
-        raw = dict(zip(distinct, store.get_many(distinct), strict=True))
+        values, windows = store.read(distinct, field_reads)
+        raw = dict(zip(distinct, values, strict=True))
         available = True
     except OnlineStoreUnavailableError:
-        raw, available = {}, False
+        raw, windows, available = {}, [None] * len(field_reads), False
     stored: dict[str, RawColumn] = {}
+    window_values = iter(windows)
     for view, keys in zip(plan.views, keys_per_view, strict=True):
         if view.tiled is not None:
-            stored.update(window_columns(view, keys, raw, available=available, t_us=now_us))
+            stored.update(window_columns(view, keys, next(window_values), t_us=now_us))
         else:
             stored.update(view_columns(view, keys, raw, available=available, now_us=now_us))
     context = _context(plan, rows, request_context, count)

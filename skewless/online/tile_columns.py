@@ -1,5 +1,7 @@
 """Windowed features for a whole slate at once: tiles decoded in one pass, windows summed as arrays.
 
+A read at ``t`` asks every entity's state hash for the same fields (:func:`window_field_read`):
+the tiles of its windows, then the raw events of the base tile holding ``t``.
 :func:`~skewless.online.tile_reads.read_windows` merges partials in Python, one tile at a time:
 clear, and the reference this module is tested against, but a slate of 50 articles reads ~1,500
 tiles and those merges cost milliseconds. Here every tile of the read is decoded in one C loop
@@ -23,30 +25,31 @@ import numpy as np
 from skewless.aggregation.tiles import Partial, floor_to, merge_coded, window_tiles
 from skewless.aggregation.windows import window_start_us
 from skewless.definitions.types import Int64, Timestamp
-from skewless.online.tile_keys import raw_key, tile_key
-from skewless.online.tile_reads import KeyReader, TiledView, check_readable
+from skewless.online.protocol import FieldRead, FieldSet, Values
+from skewless.online.tile_keys import raw_field, state_key, tile_field
+from skewless.online.tile_reads import TiledView, check_readable
 
 _IDENTITY = {"a": 0.0, "n": np.inf, "x": -np.inf}
 
 
-def window_read_keys(tiled: TiledView, tags: Sequence[bytes], t_us: int) -> list[bytes]:
-    """The keys :func:`read_windows_fast` asks for: each tag's tiles for a read at ``t_us``, then its raw events."""
-    suffixes = _read_plan(tiled, t_us).suffixes
-    return [tag + suffix for tag in tags for suffix in suffixes]
+def window_field_read(tiled: TiledView, tags: Sequence[bytes], t_us: int) -> FieldRead:
+    """What :func:`read_windows_fast` needs from the store for a read at ``t_us``: the state hash of
+    each tag, and of each the fields of its windows' tiles, then of its raw events."""
+    return [state_key(tag) for tag in tags], _read_plan(tiled, t_us).fields
 
 
-def read_windows_fast(store: KeyReader, tiled: TiledView, tags: Sequence[bytes], t_us: int) -> list[dict[str, Any]]:
-    """The same as :func:`~skewless.online.tile_reads.read_windows`, vectorized over entities and tiles."""
+def read_windows_fast(values: Values, tiled: TiledView, entities: int, t_us: int) -> list[dict[str, Any]]:
+    """The same as :func:`~skewless.online.tile_reads.read_windows`, vectorized over entities and
+    tiles, from the values of :func:`window_field_read` for ``entities`` tags."""
     layout = tiled.layout
     check_readable(tiled, t_us)
     read = _read_plan(tiled, t_us)
     windows, positions, index, masks = read.windows, read.positions, read.index, read.masks
-    entities, width = len(tags), len(positions) + 1
-    values = store.get_many([tag + suffix for tag in tags for suffix in read.suffixes])
+    width = len(positions) + 1
 
     codes = layout.codes
     # Which values are tiles (present, and not an entity's raw events, the last of its ``width``
-    # keys), found and joined with C-level iteration: a slate has ~1,300 keys, and a Python test
+    # fields), found and joined with C-level iteration: a slate has ~1,300 keys, and a Python test
     # per key was a tenth of a millisecond.
     present = np.fromiter(map(operator.is_not, values, repeat(None)), dtype=bool, count=len(values))
     present[width - 1 :: width] = False
@@ -130,7 +133,7 @@ class _ReadPlan:
     positions: list[tuple[int, int]]
     index: dict[tuple[int, int], int]
     masks: np.ndarray  # (outputs, positions): which tiles each window merges
-    suffixes: list[bytes]  # appended to an entity's tag: its tile keys, then its raw key
+    fields: FieldSet  # asked of each entity's state: its tiles' fields, then its raw events'
     numeric: list[int]  # the layout's slots held in the arrays (additive, min, max)
     additive_only: bool  # every numeric slot is a plain number (no min / max, which are [value] or [])
     numeric_is_prefix: bool  # the numeric slots are all the slots, in order: a tile is its own row
@@ -153,7 +156,7 @@ def _read_plan(tiled: TiledView, t_us: int) -> _ReadPlan:
     masks = np.zeros((len(windows), len(positions)), dtype=bool)
     for o, tiles in enumerate(windows):
         masks[o, [index[t] for t in tiles]] = True
-    suffixes = [tile_key(b"", level, start) for level, start in positions] + [raw_key(b"", raw_start)]
+    fields = FieldSet([tile_field(level, start) for level, start in positions] + [raw_field(raw_start)])
     if len(_PLANS) > 4_096:  # a long-running server sees a new plan per base tile: keep the recent ones
         _PLANS.clear()
     codes = layout.codes
@@ -163,7 +166,7 @@ def _read_plan(tiled: TiledView, t_us: int) -> _ReadPlan:
         positions,
         index,
         masks,
-        suffixes,
+        fields,
         numeric,
         additive_only=all(codes[i] == "a" for i in numeric),
         numeric_is_prefix=numeric == list(range(len(codes))),

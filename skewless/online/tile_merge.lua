@@ -1,9 +1,11 @@
 -- Apply entities' pre-aggregated updates, each all or nothing (see skewless/online/tile_writes.py).
--- KEYS: each entity's guard (a sorted set of event ids scored by event time), in order.
--- ARGV[1]: msgpack list of slot-code lists (one per view). Then per entity, in KEYS' order: which
--- code list (1-based), guard expiry (ms), forget ids scored below this (µs), n ids, n tiles, n raws;
--- its n ids and their n event times (µs); n tiles as key, msgpack partial, expiry (ms); n raw
--- appends as key, records, expiry (ms).
+-- KEYS: per entity, in order, its guard (a sorted set of event ids scored by event time), its state
+-- (a hash of tiles and raw records) and its state's expiry index (a sorted set of fields scored by
+-- expiry, ms); see skewless/online/tile_keys.py.
+-- ARGV[1]: msgpack list of slot-code lists (one per view); ARGV[2]: now (ms). Then per entity, in
+-- KEYS' order: which code list (1-based), guard expiry (ms), forget ids scored below this (µs),
+-- n ids, n tiles, n raws; its n ids and their n event times (µs); n tiles as field, msgpack
+-- partial, expiry (ms); n raw appends as field, records, expiry (ms).
 -- Returns per entity the ids its guard already held: if there are any, nothing of it was written.
 -- The merge rules mirror skewless/aggregation/tiles.py; the contract suite checks both.
 local all_codes = cmsgpack.unpack(ARGV[1])
@@ -45,10 +47,16 @@ local function merge(a, b)
   return a
 end
 
+local function expire_at(key, ms)
+  redis.call('PEXPIREAT', key, ms, 'NX')  -- a new key has no expiry, which GT would count as infinite
+  redis.call('PEXPIREAT', key, ms, 'GT')
+end
+
+local now_ms = ARGV[2]
 local result = {}
-local at = 2
-for e = 1, #KEYS do
-  local guard = KEYS[e]
+local at = 3
+for e = 1, #KEYS / 3 do
+  local guard, state, index = KEYS[3 * e - 2], KEYS[3 * e - 1], KEYS[3 * e]
   codes = all_codes[tonumber(ARGV[at])]
   local n_ids, n_tiles, n_raws = tonumber(ARGV[at + 3]), tonumber(ARGV[at + 4]), tonumber(ARGV[at + 5])
   local first_id = at + 6
@@ -73,15 +81,32 @@ for e = 1, #KEYS do
       redis.call('ZADD', guard, unpack(args))
     end
     redis.call('PEXPIREAT', guard, ARGV[at + 1])
+    -- Fields past their expiry are dropped first, so a write to one starts it afresh (as an
+    -- expired key would).
+    local expired = redis.call('ZRANGEBYSCORE', index, '-inf', now_ms)
+    for i = 1, #expired, 1000 do
+      redis.call('HDEL', state, unpack(expired, i, math.min(i + 999, #expired)))
+    end
+    if #expired > 0 then redis.call('ZREMRANGEBYSCORE', index, '-inf', now_ms) end
+    local latest, latest_arg = 0, nil  -- the arg itself: Lua would print a number with 14 digits
     for i = first_tile, first_raw - 1, 3 do
-      local key, payload = ARGV[i], ARGV[i + 1]
-      local current = redis.call('GET', key)
+      local field, payload = ARGV[i], ARGV[i + 1]
+      local current = redis.call('HGET', state, field)
       if current then payload = cmsgpack.pack(merge(cmsgpack.unpack(current), cmsgpack.unpack(payload))) end
-      redis.call('SET', key, payload, 'PXAT', ARGV[i + 2])
+      redis.call('HSET', state, field, payload)
+      redis.call('ZADD', index, ARGV[i + 2], field)
+      if tonumber(ARGV[i + 2]) > latest then latest, latest_arg = tonumber(ARGV[i + 2]), ARGV[i + 2] end
     end
     for i = first_raw, first_raw + 3 * n_raws - 1, 3 do
-      redis.call('APPEND', ARGV[i], ARGV[i + 1])
-      redis.call('PEXPIREAT', ARGV[i], ARGV[i + 2])
+      local field, payload = ARGV[i], ARGV[i + 1]
+      local current = redis.call('HGET', state, field)
+      redis.call('HSET', state, field, current and (current .. payload) or payload)
+      redis.call('ZADD', index, ARGV[i + 2], field)
+      if tonumber(ARGV[i + 2]) > latest then latest, latest_arg = tonumber(ARGV[i + 2]), ARGV[i + 2] end
+    end
+    if latest_arg then
+      expire_at(state, latest_arg)
+      expire_at(index, latest_arg)
     end
   end
   result[e] = seen

@@ -1,8 +1,8 @@
 """Reading windowed features from tiles: each window is its whole tiles plus the raw events before ``t``.
 
 For a read at ``t`` every entity of a view needs the same tile positions (they depend only on
-``t`` and the windows), so the positions are computed once per read and fetched for all
-entities in one ``get_many`` (one MGET, one round trip per cluster node).
+``t`` and the windows), so the positions are computed once per read and the same fields asked
+of every entity's state hash in one ``read`` (one round trip per Redis node).
 """
 
 from __future__ import annotations
@@ -18,13 +18,14 @@ from skewless.aggregation.tiles import Partial, TileLayout, floor_to, window_til
 from skewless.aggregation.windows import MICROS
 from skewless.definitions.feature_view import FeatureView
 from skewless.errors import InvalidRequestError
-from skewless.online.tile_keys import raw_key, tile_key
+from skewless.online.protocol import FieldRead, FieldSet, Values
+from skewless.online.tile_keys import raw_field, state_key, tile_field
 
 
-class KeyReader(Protocol):
-    """What a tile read needs of a store: values by key (an OnlineStore, or values already fetched)."""
+class FieldReader(Protocol):
+    """What a tile read needs of a store (an :class:`~skewless.online.protocol.OnlineStore`)."""
 
-    def get_many(self, keys: Sequence[bytes]) -> list[bytes | None]: ...
+    def read(self, keys: Sequence[bytes], field_reads: Sequence[FieldRead]) -> tuple[Values, list[Values]]: ...
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,7 @@ def check_readable(tiled: TiledView, t_us: int) -> None:
         )
 
 
-def read_windows(store: KeyReader, tiled: TiledView, tags: Sequence[bytes], t_us: int) -> list[dict[str, Any]]:
+def read_windows(store: FieldReader, tiled: TiledView, tags: Sequence[bytes], t_us: int) -> list[dict[str, Any]]:
     """Every feature of the view (aggregates and ratios) for each entity tag, as of ``t_us``.
 
     Raises:
@@ -64,8 +65,8 @@ def read_windows(store: KeyReader, tiled: TiledView, tags: Sequence[bytes], t_us
     positions = list(dict.fromkeys(tile for _, tiles, _ in plans for tile in tiles))
     raw_start = floor_to(t_us, layout.base)
     width = len(positions) + 1
-    keys = [k for tag in tags for k in (*(tile_key(tag, level, start) for level, start in positions), raw_key(tag, raw_start))]
-    values = store.get_many(keys)
+    fields = FieldSet([*(tile_field(level, start) for level, start in positions), raw_field(raw_start)])
+    values = store.read([], [([state_key(tag) for tag in tags], fields)])[1][0]
     index = {position: i for i, position in enumerate(positions)}
     results = []
     for e in range(len(tags)):

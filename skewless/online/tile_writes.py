@@ -8,7 +8,8 @@ there, it applies nothing and returns the ids it has seen. The caller then rebui
 without them and sends it again (:func:`skewless.streaming.tiling.apply_events`). So an event
 counts once even when a batch is replayed after a crash (a worker killed between the store and
 the acknowledgement), and a replay costs one round trip per entity. Every key of an update
-shares the entity's hash tag, so on Redis Cluster the update runs in one slot.
+shares the entity's hash tag, so on Redis Cluster the update runs in one slot. An update's
+tiles and raw records are fields of the entity's state hash (:mod:`skewless.online.tile_keys`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import NamedTuple, Protocol
 
 from skewless.online.protocol import OnlineStore
 
-# (key, payload, expires_at_us): a msgpack partial to merge into a tile, or raw records to append.
+# (field, payload, expires_at_us): a msgpack partial to merge into a tile, or raw records to append.
 # A plain tuple: a batch makes tens of thousands of them.
 Write = tuple[bytes, bytes, int]
 
@@ -30,7 +31,7 @@ class EntityUpdate(NamedTuple):
     slot of the view's partials merges (see :class:`~skewless.aggregation.tiles.Slot`)."""
 
     codes: tuple[str, ...]
-    guard_key: bytes
+    tag: bytes  # the entity's hash tag: its guard, state and index keys derive from it
     keep_ids_us: int
     ids: Sequence[bytes]
     ids_ts_us: Sequence[int]

@@ -21,6 +21,7 @@ import redis
 
 from skewless.errors import OnlineStoreUnavailableError
 from skewless.online.redis_store import RedisClusterOnlineStore, RedisOnlineStore
+from skewless.online.tile_keys import guard_key, index_key, state_key
 from skewless.online.tile_writes import EntityUpdate
 
 _SCRIPT = resources.files("skewless.online").joinpath("tile_merge.lua").read_text()
@@ -82,7 +83,8 @@ def _send(client: Any, script: Any, updates: Sequence[EntityUpdate], per_call: i
     try:
         for first in range(0, len(updates), per_call):
             group = updates[first : first + per_call]
-            args: list[Any] = ["EVALSHA", script.sha, len(group), *(u.guard_key for u in group), packed_codes]
+            keys = [k for u in group for k in (guard_key(u.tag), state_key(u.tag), index_key(u.tag))]
+            args: list[Any] = ["EVALSHA", script.sha, len(keys), *keys, packed_codes, now_us // 1000]
             for u in group:
                 args += (index[u.codes], (now_us + u.keep_ids_us) // 1000, now_us - u.keep_ids_us, len(u.ids), len(u.tiles), len(u.raws))
                 args += u.ids
@@ -137,7 +139,7 @@ class RedisClusterTileWriter:
     def _merge(self, cluster: Any, updates: Sequence[EntityUpdate]) -> list[list[bytes]]:
         by_node: dict[str, tuple[Any, list[int]]] = {}
         for i, update in enumerate(updates):
-            node = cluster.nodes_manager.get_node_from_slot(cluster.keyslot(update.guard_key))
+            node = cluster.nodes_manager.get_node_from_slot(cluster.keyslot(guard_key(update.tag)))
             by_node.setdefault(node.name, (node, []))[1].append(i)
         result: list[list[bytes]] = [[] for _ in updates]
         for name, (node, indexes) in by_node.items():

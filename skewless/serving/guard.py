@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 
 from skewless.errors import OnlineStoreUnavailableError
-from skewless.online.protocol import OnlineStore
+from skewless.online.protocol import FieldRead, OnlineStore, Values
 
 log = logging.getLogger(__name__)
 READ_THREADS = 4
@@ -54,14 +54,17 @@ class GuardedStore:
         """False while the breaker is open (the store failed less than ``retry_seconds`` ago)."""
         return self._down_until == 0.0 or time.monotonic() >= self._down_until
 
-    def get_many(self, keys: Sequence[bytes]) -> list[bytes | None]:
+    def get_many(self, keys: Sequence[bytes]) -> Values:
+        return self.read(keys, ())[0]
+
+    def read(self, keys: Sequence[bytes], field_reads: Sequence[FieldRead]) -> tuple[Values, list[Values]]:
         if self._down_until and time.monotonic() < self._down_until:
             raise OnlineStoreUnavailableError(f"the online store is unavailable ({self._reason}); retrying soon")
         try:
             if self._executor is None:
-                values = self.store.get_many(keys)
+                result = self.store.read(keys, field_reads)
             else:
-                values = self._executor.submit(self.store.get_many, keys).result(timeout=self.timeout_seconds)
+                result = self._executor.submit(self.store.read, keys, field_reads).result(timeout=self.timeout_seconds)
         except FutureTimeout:
             self._trip("timeout", f"no answer within {self.timeout_seconds * 1000:.0f} ms")
             raise OnlineStoreUnavailableError(f"the online store did not answer within {self.timeout_seconds * 1000:.0f} ms") from None
@@ -75,7 +78,7 @@ class GuardedStore:
         if self._down_until:
             log.warning("online store is back")
             self._down_until = 0.0
-        return values
+        return result
 
     def _trip(self, kind: str, reason: str) -> None:
         if not self._down_until:

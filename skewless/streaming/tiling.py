@@ -30,7 +30,7 @@ from skewless.aggregation.tiles import Slot
 from skewless.aggregation.windows import MICROS
 from skewless.online.id_claims import claim, claim_key
 from skewless.online.keys import entity_key, key_prefix
-from skewless.online.tile_keys import guard_key, raw_key, tile_key, tile_tag
+from skewless.online.tile_keys import raw_field, tile_field, tile_tag
 from skewless.online.tile_reads import TiledView
 from skewless.online.tile_writes import EntityUpdate, TileWriter, Write
 
@@ -158,16 +158,16 @@ def tile_updates(project: str, tiled: TiledView, events: pa.Table, seqs: Sequenc
         partials = zip(*(_slot_values(slot, columns[slot.column], run, n, ts_list, seq_list) for slot in layout.slots), strict=True)
         keep_for = (level + layout.retention[level] + layout.history_seconds) * MICROS
         for e, start, partial in zip(owners, run_starts, partials, strict=True):
-            tiles[e].append((tile_key(tags[e], level, start), pack(partial), start + keep_for))
+            tiles[e].append((tile_field(level, start), pack(partial), start + keep_for))
         if level == layout.base:
             bounds = [*run.tolist(), n]
             raw_keep = (level + layout.history_seconds) * MICROS
             for g, (e, start) in enumerate(zip(owners, run_starts, strict=True)):
-                raws[e].append((raw_key(tags[e], start), pack(records[bounds[g] : bounds[g + 1]]), start + raw_keep))
+                raws[e].append((raw_field(start), pack(records[bounds[g] : bounds[g + 1]]), start + raw_keep))
     keep_ids = (layout.reach_seconds + layout.history_seconds) * MICROS
     ends = [*first_of_entity.tolist()[1:], n]
     updates = [
-        EntityUpdate(layout.codes, guard_key(tag), keep_ids, ids[a:b], ts_list[a:b], tiles[e], raws[e])
+        EntityUpdate(layout.codes, tag, keep_ids, ids[a:b], ts_list[a:b], tiles[e], raws[e])
         for e, (tag, a, b) in enumerate(zip(tags, first_of_entity.tolist(), ends, strict=True))
     ]
     return updates, [rows[a:b] for a, b in zip(first_of_entity.tolist(), ends, strict=True)]

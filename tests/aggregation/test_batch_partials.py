@@ -19,7 +19,7 @@ from skewless import Aggregation, Bool, Entity, FeatureView, Field, Float32, Int
 from skewless.aggregation.tiles import floor_to
 from skewless.aggregation.windows import MICROS
 from skewless.online.keys import entity_key, key_prefix
-from skewless.online.tile_keys import raw_key, tile_key, tile_tag
+from skewless.online.tile_keys import raw_field, tile_field, tile_tag
 from skewless.online.tile_reads import TiledView
 from skewless.streaming.tiling import tile_updates
 
@@ -104,16 +104,15 @@ def test_batch_partials_equal_merging_event_by_event(events: list[dict[str, Any]
     prefix = key_prefix("p", VIEW.name, VIEW.version)
     assert len(updates) == len(counted)
     for update, entity_rows in zip(updates, rows, strict=True):
-        key = next(k for k in counted if tile_tag(entity_key(prefix, list(k))) + b":ids" == update.guard_key)
+        key = next(k for k in counted if tile_tag(entity_key(prefix, list(k))) == update.tag)
         mine = counted[key]
         assert sorted(update.ids) == sorted(e["event_id"].encode() for _, e in mine)
         assert sorted(entity_rows.tolist()) == sorted(seqs.index(seq) for seq, _ in mine)
-        tag = tile_tag(entity_key(prefix, list(key)))
         expected: dict[bytes, Any] = {}
         for level in layout.levels:
             for start in sorted({floor_to(e["ts"], level) for _, e in mine}):
                 inside = [(seq, e) for seq, e in mine if floor_to(e["ts"], level) == start]
-                expected[tile_key(tag, level, start)] = layout.merge_all(layout.event_partial(e, e["ts"], seq) for seq, e in inside)
+                expected[tile_field(level, start)] = layout.merge_all(layout.event_partial(e, e["ts"], seq) for seq, e in inside)
         got = {key: msgpack.unpackb(payload) for key, payload, _ in update.tiles}
         assert got.keys() == expected.keys()
         for k, want in expected.items():
@@ -121,7 +120,7 @@ def test_batch_partials_equal_merging_event_by_event(events: list[dict[str, Any]
         for key, payload, _ in update.raws:
             records = msgpack.unpackb(payload)
             start = int(key.rsplit(b":", 1)[1])
-            assert key == raw_key(tag, start)
+            assert key == raw_field(start)
             inside = {(e["ts"], seq): e for seq, e in mine if floor_to(e["ts"], layout.base) == start}
             assert sorted((r[0], r[1]) for r in records) == sorted(inside)
             for record in records:

@@ -7,11 +7,14 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import msgpack
 import pytest
 
 from skewless.online.embedded import EmbeddedOnlineStore
-from skewless.online.protocol import OnlineStore
+from skewless.online.protocol import FieldSet, OnlineStore
 from skewless.online.redis_store import RedisClusterOnlineStore, RedisOnlineStore
+from skewless.online.tile_keys import state_key
+from skewless.online.tile_writes import EntityUpdate, tile_writer_for
 
 BACKENDS = ["embedded", "redis", "redis-cluster"]
 
@@ -69,3 +72,26 @@ def test_values_expire_after_their_ttl(store: OnlineStore, prefix: bytes) -> Non
     while store.get_many([prefix + b"short"]) != [None] and time.monotonic() < deadline:
         time.sleep(0.1)
     assert store.get_many([prefix + b"short", prefix + b"long"]) == [None, b"v"]
+
+
+def test_a_read_returns_rows_and_hash_fields_together(store: OnlineStore, prefix: bytes) -> None:
+    """Rows by key and an entity's tiles by field, in one read; hashes spread over the cluster's slots."""
+    rows = [(prefix + b"row%d" % i, b"v%d" % i) for i in range(20)]
+    store.put_many(rows)
+    tags = [b"{" + prefix + b"e%d}" % i for i in range(30)]
+    now = time.time_ns() // 1000
+    hour = 3_600 * 1_000_000
+    updates = [
+        EntityUpdate(("a",), tag, hour, [b"id"], [now], [(b"t:%d" % j, msgpack.packb([i * 10 + j]), now + hour) for j in range(i % 4)], [])
+        for i, tag in enumerate(tags)
+    ]
+    assert tile_writer_for(store).merge_tiles(updates) == [[] for _ in tags]
+    asked = (0, 1, 2, 9)  # t:9 is never written
+    keys = [*(k for k, _ in rows), prefix + b"absent"]
+    values, windows = store.read(
+        keys, [([state_key(t) for t in tags], FieldSet([b"t:%d" % j for j in asked])), ([state_key(tags[0])], FieldSet([b"t:0"]))]
+    )
+    assert values == [*(v for _, v in rows), None]
+    assert windows[0] == [msgpack.packb([i * 10 + j]) if j < i % 4 else None for i in range(len(tags)) for j in asked]
+    assert windows[1] == [None]  # an entity with no tiles has no state
+    assert store.read([], []) == ([], [])

@@ -13,7 +13,7 @@ from stream_events import SOURCE, USER, VIEW, random_events
 from skewless import FeatureStore
 from skewless.config import RepoConfig, parse_config
 from skewless.online.keys import entity_key, key_prefix
-from skewless.online.tile_columns import read_windows_fast
+from skewless.online.tile_columns import read_windows_fast, window_field_read
 from skewless.online.tile_keys import tile_tag
 from skewless.online.tile_reads import TiledView, read_windows
 
@@ -43,7 +43,7 @@ def test_vectorized_windows_equal_the_reference(store: FeatureStore, seed: int) 
     prefix = key_prefix(store.project, "activity", 1)
     tags = [tile_tag(entity_key(prefix, [u])) for u in (1, 2, 3, 4, 5, 77)]
     for t in [now + S, *(now - rng.randint(0, 3_000) * S for _ in range(6))]:
-        fast = read_windows_fast(store.online.store, tiled, tags, t)
+        fast = read_windows_fast(store.online.store.read([], [window_field_read(tiled, tags, t)])[1][0], tiled, len(tags), t)
         reference = read_windows(store.online.store, tiled, tags, t)
         for got, want in zip(fast, reference, strict=True):
             assert set(got) == set(want)

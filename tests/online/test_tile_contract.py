@@ -23,6 +23,7 @@ from skewless.errors import InvalidRequestError
 from skewless.online.embedded import EmbeddedOnlineStore
 from skewless.online.protocol import OnlineStore
 from skewless.online.redis_store import RedisClusterOnlineStore, RedisOnlineStore
+from skewless.online.tile_columns import read_windows_fast, window_field_read
 from skewless.online.tile_reads import TiledView, read_windows
 from skewless.online.tile_writes import TileWriter, tile_writer_for
 from skewless.streaming.tiling import apply_events
@@ -162,10 +163,12 @@ def test_windows_from_tiles_equal_brute_force(backend: tuple[OnlineStore, TileWr
     times = [now + S, now - rng.randint(0, 3_000) * S] + [ts + d for ts in rng.sample(recent, 5) for d in (0, 1, -1)]
     for t in times:
         got = read_windows(store, tiled, tags, t)
+        fast = read_windows_fast(store.read([], [window_field_read(tiled, tags, t)])[1][0], tiled, len(tags), t)
+        assert [set(f) for f in fast] == [set(g) for g in got]
         for user, features in zip(users, got, strict=True):
             expected = oracle(events, user, t)
-            for name, value in features.items():
-                want = expected[name]
+            for name, value in [*features.items(), *((f"{n} (vectorized)", v) for n, v in fast[users.index(user)].items())]:
+                want = expected[name.removesuffix(" (vectorized)")]
                 if isinstance(want, float) and value is not None:
                     assert value == pytest.approx(want, rel=1e-9), (name, user, t)
                 else:

@@ -105,10 +105,13 @@ def test_skew_check_finds_no_skew_and_catches_a_corrupted_tile(store: FeatureSto
     env = store.online.store.env  # type: ignore[attr-defined]
     with env.begin(write=True) as txn:  # one more click in every 5-minute tile
         for key, value in list(txn.cursor()):
-            if b":t:300:" in key:
-                partial = msgpack.unpackb(value[8:])
-                partial[1] += 1  # the slot after clicked's count: clicked's sum
-                txn.put(key, value[:8] + msgpack.packb(partial))
+            if key.endswith(b":w"):  # an entity's state: field -> tile
+                state = msgpack.unpackb(value[8:])
+                for field in [f for f in state if f.startswith(b"t:300:")]:
+                    partial = msgpack.unpackb(state[field])
+                    partial[1] += 1  # the slot after clicked's count: clicked's sum
+                    state[field] = msgpack.packb(partial)
+                txn.put(key, value[:8] + msgpack.packb(state))
     skewed = {s.feature: s.mismatches for s in store.skew_check(samples=60)}
     assert skewed["activity:clicked_sum_1h"] > 0 and skewed["activity:clicked_count_1h"] == 0
 

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import msgpack
 import pytest
 from stream_events import SOURCE, USER, VIEW, assert_online_equals_offline, random_events
 
@@ -70,8 +71,8 @@ def _state(store: FeatureStore) -> tuple[list[Any], list[Any]]:
     )
     env = store.online.store.env  # type: ignore[attr-defined]
     project = store.project.encode()
-    with env.begin() as txn:
-        tiles = sorted((k.replace(project, b""), v[8:]) for k, v in txn.cursor() if b":t:" in k or b":r:" in k)
+    with env.begin() as txn:  # every entity's state: its tiles and raw records (a map, in field order)
+        tiles = sorted((k.replace(project, b""), sorted(msgpack.unpackb(v[8:]).items())) for k, v in txn.cursor() if k.endswith(b":w"))
     return offline, tiles
 
 
