@@ -3,7 +3,8 @@
 Offline, an event id counts once across its source: its first write (lowest log position) wins,
 even when a later copy carries other keys (a re-delivery with a changed user or article). The
 tiles' guards are per entity, so on their own they would count such a copy for its other entity.
-Before events reach the tiles, each claims its id: ``SET id seq NX`` then ``GET``. The copy whose
+Before events reach the tiles, each claims its id: ``SET id seq NX GET`` (one command, packed by
+hand: a batch claims thousands, see :mod:`skewless.online.resp`). The copy whose
 log position is stored is the event; any other copy is dropped. A batch redone after a crash has
 the same log positions, so it finds its own claims and goes on (the guards keep that idempotent).
 Claims expire with the guards: later than that, a copy is late anyway.
@@ -17,7 +18,7 @@ from typing import Any
 
 import redis
 
-from skewless.errors import OnlineStoreUnavailableError
+from skewless.online.resp import bulk, run_keyed
 
 _EXPIRY_BYTES = 8
 
@@ -47,13 +48,11 @@ def claim(store: Any, keys: Sequence[bytes], seqs: Sequence[int], expires_at_us:
     client = store if isinstance(store, redis.Redis | redis.RedisCluster) else getattr(store, "client", None)
     if client is None:
         raise TypeError(f"no id claims for {type(store).__name__}")
-    try:
-        pipe = client.pipeline(transaction=False)
-        for key, seq, expires in zip(keys, seqs, expires_at_us, strict=True):
-            pipe.set(key, seq, nx=True, pxat=max(1, expires // 1000))
-        for key in keys:
-            pipe.get(key)
-        values = pipe.execute()[len(keys) :]
-    except redis.RedisError as exc:
-        raise OnlineStoreUnavailableError(f"claiming event ids failed: {exc}") from exc
-    return [value is not None and int(value) == seq for value, seq in zip(values, seqs, strict=True)]
+    # SET key seq NX PXAT t GET: sets only a new claim, and answers the claim there was (None if none).
+    head, options = b"*7\r\n$3\r\nSET\r\n", b"$2\r\nNX\r\n$4\r\nPXAT\r\n"
+    commands = [
+        (key, head + bulk(key) + bulk(b"%d" % seq) + options + bulk(b"%d" % max(1, expires // 1000)) + b"$3\r\nGET\r\n")
+        for key, seq, expires in zip(keys, seqs, expires_at_us, strict=True)
+    ]
+    previous = run_keyed(client, commands, "claiming event ids")
+    return [value is None or int(value) == seq for value, seq in zip(previous, seqs, strict=True)]

@@ -1,6 +1,6 @@
 """Online stores on Redis: standalone (one round trip per read) and Redis Cluster (one per node).
 
-Reads are packed by hand (:mod:`skewless.online.redis_reads`); writes go through redis-py.
+Reads are packed by hand (:mod:`skewless.online.resp`); writes go through redis-py.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from redis.retry import Retry
 
 from skewless.errors import OnlineStoreUnavailableError
 from skewless.online.protocol import FieldRead, Values
-from skewless.online.redis_reads import exchange_all, place, plan_commands, standalone_read
+from skewless.online.resp import place, plan_commands, run_keyed, standalone_read
 
 
 class RedisOnlineStore:
@@ -35,7 +35,7 @@ class RedisOnlineStore:
         return self.read(keys, ())[0]
 
     def read(self, keys: Sequence[bytes], field_reads: Sequence[FieldRead]) -> tuple[Values, list[Values]]:
-        return standalone_read(self.client, keys, field_reads, self.what)
+        return standalone_read(self.client, keys, field_reads, f"{self.what} read")
 
     def put_many(self, items: Sequence[tuple[bytes, bytes]], *, ttl_seconds: int | None = None) -> None:
         try:
@@ -55,7 +55,7 @@ class RedisOnlineStore:
 
 
 class RedisClusterOnlineStore(RedisOnlineStore):
-    """Keys spread over the cluster's slots; a read pipelines GETs, which redis-py groups per node."""
+    """Keys spread over the cluster's slots; a read sends each node its commands in one write."""
 
     what = "redis cluster"
     bounds_reads = False  # a retry, and redirects after a failover, can each take the socket timeout
@@ -84,18 +84,9 @@ class RedisClusterOnlineStore(RedisOnlineStore):
             return self._read(keys, field_reads)
 
     def _read(self, keys: Sequence[bytes], field_reads: Sequence[FieldRead]) -> tuple[Values, list[Values]]:
-        cluster = self.client
-        by_node: dict[str, tuple[Any, list[bytes], list[tuple[Any, ...]]]] = {}
-        for key, command, target in plan_commands(keys, field_reads):
-            node = cluster.nodes_manager.get_node_from_slot(cluster.keyslot(key))
-            _, commands, targets = by_node.setdefault(node.name, (node, [], []))
-            commands.append(command)
-            targets.append(target)
-        groups = list(by_node.values())
-        replies = exchange_all([(cluster.get_redis_connection(node), commands) for node, commands, _ in groups], self.what)
-        return place(
-            [reply for per_node in replies for reply in per_node], [t for _, _, targets in groups for t in targets], keys, field_reads
-        )
+        commands = plan_commands(keys, field_reads)
+        replies = run_keyed(self.client, [(key, packed) for key, packed, _ in commands], f"{self.what} read")
+        return place(replies, [target for _, _, target in commands], keys, field_reads)
 
     def delete_many(self, keys: Sequence[bytes]) -> None:
         pipe = self.client.pipeline(transaction=False)

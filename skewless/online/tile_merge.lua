@@ -3,9 +3,10 @@
 -- (a hash of tiles and raw records) and its state's expiry index (a sorted set of fields scored by
 -- expiry, ms); see skewless/online/tile_keys.py.
 -- ARGV[1]: msgpack list of slot-code lists (one per view); ARGV[2]: now (ms). Then per entity, in
--- KEYS' order: which code list (1-based), guard expiry (ms), forget ids scored below this (µs),
--- n ids, n tiles, n raws; its n ids and their n event times (µs); n tiles as field, msgpack
--- partial, expiry (ms); n raw appends as field, records, expiry (ms).
+-- KEYS' order: which code list (1-based), guard expiry (ms), forget ids scored below this (µs), and
+-- one msgpack array [ids, their event times (µs), tiles, raws]: tiles a flat list of field, msgpack
+-- partial, expiry (µs); raws the same with records to append. (One argument, not one per id and
+-- tile: packing and parsing thousands of arguments a batch cost more than the merges.)
 -- Returns per entity the ids its guard already held: if there are any, nothing of it was written.
 -- The merge rules mirror skewless/aggregation/tiles.py; the contract suite checks both.
 local all_codes = cmsgpack.unpack(ARGV[1])
@@ -52,31 +53,33 @@ local function expire_at(key, ms)
   redis.call('PEXPIREAT', key, ms, 'GT')
 end
 
+local function int(x)  -- a number as redis.call should see it: all digits, no exponent
+  return string.format('%d', x)
+end
+
 local now_ms = ARGV[2]
 local result = {}
-local at = 3
 for e = 1, #KEYS / 3 do
   local guard, state, index = KEYS[3 * e - 2], KEYS[3 * e - 1], KEYS[3 * e]
+  local at = 3 + 4 * (e - 1)
   codes = all_codes[tonumber(ARGV[at])]
-  local n_ids, n_tiles, n_raws = tonumber(ARGV[at + 3]), tonumber(ARGV[at + 4]), tonumber(ARGV[at + 5])
-  local first_id = at + 6
-  local first_tile = first_id + 2 * n_ids
-  local first_raw = first_tile + 3 * n_tiles
+  local update = cmsgpack.unpack(ARGV[at + 3])
+  local ids, times, tiles, raws = update[1], update[2], update[3], update[4]
   redis.call('ZREMRANGEBYSCORE', guard, '-inf', '(' .. ARGV[at + 2])
   local seen = {}
-  for i = first_id, first_id + n_ids - 1, 1000 do  -- unpack() has a stack limit: chunks of 1000
-    local last = math.min(i + 999, first_id + n_ids - 1)
-    local scores = redis.call('ZMSCORE', guard, unpack(ARGV, i, last))
+  for i = 1, #ids, 1000 do  -- unpack() has a stack limit: chunks of 1000
+    local last = math.min(i + 999, #ids)
+    local scores = redis.call('ZMSCORE', guard, unpack(ids, i, last))
     for j = 1, #scores do
-      if scores[j] then seen[#seen + 1] = ARGV[i + j - 1] end
+      if scores[j] then seen[#seen + 1] = ids[i + j - 1] end
     end
   end
   if #seen == 0 then
-    for i = first_id, first_id + n_ids - 1, 500 do
+    for i = 1, #ids, 500 do
       local args = {}
-      for j = i, math.min(i + 499, first_id + n_ids - 1) do
-        args[#args + 1] = ARGV[j + n_ids]
-        args[#args + 1] = ARGV[j]
+      for j = i, math.min(i + 499, #ids) do
+        args[#args + 1] = int(times[j])
+        args[#args + 1] = ids[j]
       end
       redis.call('ZADD', guard, unpack(args))
     end
@@ -88,28 +91,39 @@ for e = 1, #KEYS / 3 do
       redis.call('HDEL', state, unpack(expired, i, math.min(i + 999, #expired)))
     end
     if #expired > 0 then redis.call('ZREMRANGEBYSCORE', index, '-inf', now_ms) end
-    local latest, latest_arg = 0, nil  -- the arg itself: Lua would print a number with 14 digits
-    for i = first_tile, first_raw - 1, 3 do
-      local field, payload = ARGV[i], ARGV[i + 1]
-      local current = redis.call('HGET', state, field)
-      if current then payload = cmsgpack.pack(merge(cmsgpack.unpack(current), cmsgpack.unpack(payload))) end
-      redis.call('HSET', state, field, payload)
-      redis.call('ZADD', index, ARGV[i + 2], field)
-      if tonumber(ARGV[i + 2]) > latest then latest, latest_arg = tonumber(ARGV[i + 2]), ARGV[i + 2] end
+    -- A field's expiry is fixed when it is made (its tile's end plus retention), so only new
+    -- fields go into the index and can push the keys' expiry further.
+    local latest = 0
+    local function made(field, expires_us)
+      local ms = math.floor(expires_us / 1000)
+      redis.call('ZADD', index, int(ms), field)
+      if ms > latest then latest = ms end
     end
-    for i = first_raw, first_raw + 3 * n_raws - 1, 3 do
-      local field, payload = ARGV[i], ARGV[i + 1]
+    for i = 1, #tiles, 3 do
+      local field, payload = tiles[i], tiles[i + 1]
       local current = redis.call('HGET', state, field)
-      redis.call('HSET', state, field, current and (current .. payload) or payload)
-      redis.call('ZADD', index, ARGV[i + 2], field)
-      if tonumber(ARGV[i + 2]) > latest then latest, latest_arg = tonumber(ARGV[i + 2]), ARGV[i + 2] end
+      if current then
+        redis.call('HSET', state, field, cmsgpack.pack(merge(cmsgpack.unpack(current), cmsgpack.unpack(payload))))
+      else
+        redis.call('HSET', state, field, payload)
+        made(field, tiles[i + 2])
+      end
     end
-    if latest_arg then
-      expire_at(state, latest_arg)
-      expire_at(index, latest_arg)
+    for i = 1, #raws, 3 do
+      local field = raws[i]
+      local current = redis.call('HGET', state, field)
+      if current then
+        redis.call('HSET', state, field, current .. raws[i + 1])
+      else
+        redis.call('HSET', state, field, raws[i + 1])
+        made(field, raws[i + 2])
+      end
+    end
+    if latest > 0 then
+      expire_at(state, int(latest))
+      expire_at(index, int(latest))
     end
   end
   result[e] = seen
-  at = first_raw + 3 * n_raws
 end
 return result

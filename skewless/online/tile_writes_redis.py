@@ -14,6 +14,7 @@ import time
 import weakref
 from collections.abc import Sequence
 from importlib import resources
+from itertools import chain
 from typing import Any, Final
 
 import msgpack
@@ -77,6 +78,7 @@ def _send(client: Any, script: Any, updates: Sequence[EntityUpdate], per_call: i
     index = {codes: i + 1 for i, codes in enumerate(all_codes)}  # Lua counts from 1
     packed_codes = msgpack.packb([list(c) for c in all_codes], use_bin_type=False)  # Redis' Lua msgpack has no bin type
     now_us = time.time_ns() // 1000
+    pack = msgpack.packb
     pool = client.connection_pool
     connection = pool.get_connection()
     sent, chunk = 0, []
@@ -86,13 +88,8 @@ def _send(client: Any, script: Any, updates: Sequence[EntityUpdate], per_call: i
             keys = [k for u in group for k in (guard_key(u.tag), state_key(u.tag), index_key(u.tag))]
             args: list[Any] = ["EVALSHA", script.sha, len(keys), *keys, packed_codes, now_us // 1000]
             for u in group:
-                args += (index[u.codes], (now_us + u.keep_ids_us) // 1000, now_us - u.keep_ids_us, len(u.ids), len(u.tiles), len(u.raws))
-                args += u.ids
-                args += u.ids_ts_us
-                for key, payload, expires in u.tiles:
-                    args += (key, payload, expires // 1000)
-                for key, payload, expires in u.raws:
-                    args += (key, payload, expires // 1000)
+                update = [u.ids, u.ids_ts_us, list(chain.from_iterable(u.tiles)), list(chain.from_iterable(u.raws))]
+                args += (index[u.codes], (now_us + u.keep_ids_us) // 1000, now_us - u.keep_ids_us, pack(update, use_bin_type=False))
             chunk.append(args)
             if len(chunk) == 10 or first + per_call >= len(updates):
                 connection.send_packed_command(connection.pack_commands(chunk))
