@@ -38,9 +38,10 @@ def window_field_read(tiled: TiledView, tags: Sequence[bytes], t_us: int) -> Fie
     return [state_key(tag) for tag in tags], _read_plan(tiled, t_us).fields
 
 
-def read_windows_fast(values: Values, tiled: TiledView, entities: int, t_us: int) -> list[dict[str, Any]]:
-    """The same as :func:`~skewless.online.tile_reads.read_windows`, vectorized over entities and
-    tiles, from the values of :func:`window_field_read` for ``entities`` tags."""
+def read_windows_fast(values: Values, tiled: TiledView, entities: int, t_us: int) -> dict[str, list[Any]]:
+    """What :func:`~skewless.online.tile_reads.read_windows` gives, as columns (feature -> one value
+    per entity), vectorized over entities and tiles, from the values of :func:`window_field_read`
+    for ``entities`` tags."""
     layout = tiled.layout
     check_readable(tiled, t_us)
     read = _read_plan(tiled, t_us)
@@ -83,21 +84,26 @@ def read_windows_fast(values: Values, tiled: TiledView, entities: int, t_us: int
     column = {k: j for j, k in enumerate(numeric)}
     by_row = dict(zip(tile_rows.tolist(), decoded, strict=True)) if read.ordered else {}
     slot_of = {(s.column, s.op, s.n): k for k, s in enumerate(layout.slots)}
-    results: list[dict[str, Any]] = [{} for _ in range(entities)]
+    columns: dict[str, list[Any]] = {}
+    merged_of: dict[int, np.ndarray] = {}  # outputs over the same window (views and clicks 10m) merge once
     for o, output in enumerate(layout.outputs):
-        tiles = cube[:, masks[o], :]
-        if read.additive_only:  # the min and max reductions would only be thrown away by the where
-            merged = tiles.sum(axis=1) + raw_grid
-        else:
-            merged = np.where(
-                adds,
-                tiles.sum(axis=1) + raw_grid,
-                np.where(
-                    lows,
-                    np.minimum(tiles.min(axis=1, initial=np.inf), raw_grid),
-                    np.maximum(tiles.max(axis=1, initial=-np.inf), raw_grid),
-                ),
-            )
+        w = read.window_of[o]
+        merged = merged_of.get(w)
+        if merged is None:
+            tiles = cube[:, masks[o], :]
+            if read.additive_only:  # the min and max reductions would only be thrown away by the where
+                merged = tiles.sum(axis=1) + raw_grid
+            else:
+                merged = np.where(
+                    adds,
+                    tiles.sum(axis=1) + raw_grid,
+                    np.where(
+                        lows,
+                        np.minimum(tiles.min(axis=1, initial=np.inf), raw_grid),
+                        np.maximum(tiles.max(axis=1, initial=-np.inf), raw_grid),
+                    ),
+                )
+            merged_of[w] = merged
 
         def slot(op: str, merged: np.ndarray = merged, output: Any = output) -> np.ndarray:
             return merged[:, column[slot_of[(output.column, op, 0)]]]
@@ -115,13 +121,13 @@ def read_windows_fast(values: Values, tiled: TiledView, entities: int, t_us: int
         else:
             k = slot_of[(output.column, function, (output.n or 0) if function == "last_n" else 0)]
             out = [_ordered(codes[k], k, e, windows[o], index, width, by_row, raw[e], function) for e in range(entities)]
-        for e in range(entities):
-            results[e][output.name] = out[e]
-    for features in results:
-        for ratio in tiled.view.ratios:
-            num, den = features[ratio.numerator], features[ratio.denominator]
-            features[ratio.name] = None if not den or num is None else float(num) / den
-    return results
+        columns[output.name] = out
+    for ratio in tiled.view.ratios:
+        columns[ratio.name] = [
+            None if not den or num is None else float(num) / den
+            for num, den in zip(columns[ratio.numerator], columns[ratio.denominator], strict=True)
+        ]
+    return columns
 
 
 @dataclass(frozen=True)
@@ -133,6 +139,7 @@ class _ReadPlan:
     positions: list[tuple[int, int]]
     index: dict[tuple[int, int], int]
     masks: np.ndarray  # (outputs, positions): which tiles each window merges
+    window_of: list[int]  # per output, its window's number: outputs with the same window share it
     fields: FieldSet  # asked of each entity's state: its tiles' fields, then its raw events'
     numeric: list[int]  # the layout's slots held in the arrays (additive, min, max)
     additive_only: bool  # every numeric slot is a plain number (no min / max, which are [value] or [])
@@ -151,6 +158,8 @@ def _read_plan(tiled: TiledView, t_us: int) -> _ReadPlan:
     if plan is not None:
         return plan
     windows = [window_tiles(t_us, o.window_seconds, o.hop_seconds, layout.levels)[0] for o in layout.outputs]
+    numbered: dict[tuple[int, int], int] = {}
+    window_of = [numbered.setdefault((o.window_seconds, o.hop_seconds), len(numbered)) for o in layout.outputs]
     positions = list(dict.fromkeys(tile for tiles in windows for tile in tiles))
     index = {position: i for i, position in enumerate(positions)}
     masks = np.zeros((len(windows), len(positions)), dtype=bool)
@@ -166,6 +175,7 @@ def _read_plan(tiled: TiledView, t_us: int) -> _ReadPlan:
         positions,
         index,
         masks,
+        window_of,
         fields,
         numeric,
         additive_only=all(codes[i] == "a" for i in numeric),

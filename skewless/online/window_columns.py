@@ -10,7 +10,6 @@ time is ``t``, the end of its window.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from skewless.online.columns import NULL_VALUE, PRESENT, UNAVAILABLE, RawColumn
 from skewless.online.protocol import FieldRead, Values
@@ -33,10 +32,13 @@ def window_columns(view: ViewReadPlan, row_keys: Sequence[bytes], values: Values
     if values is None:
         return {name: RawColumn([None] * count, [UNAVAILABLE] * count, [None] * count, dtype) for name, _, dtype in view.columns}
     distinct = list(dict.fromkeys(row_keys))
-    per_entity = dict(zip(distinct, read_windows_fast(values, view.tiled, len(distinct), t_us), strict=True))
+    per_entity = read_windows_fast(values, view.tiled, len(distinct), t_us)
+    repeated = len(distinct) == 1 and count > 1
+    # Rows back from distinct entities: positions in ``distinct``, taken per column by a C-level map.
+    at = None if len(distinct) == count else list(map({k: i for i, k in enumerate(distinct)}.__getitem__, row_keys))
     out: dict[str, RawColumn] = {}
     for feature, (name, _, dtype) in zip(view.selection.features, view.columns, strict=True):
-        column: list[Any] = [per_entity[k][feature] for k in row_keys]
-        statuses = [PRESENT if v is not None else NULL_VALUE for v in column]
-        out[name] = RawColumn(column, statuses, [t_us] * count, dtype, repeated=len(distinct) == 1 and count > 1)
+        column = per_entity[feature] if at is None else list(map(per_entity[feature].__getitem__, at))
+        statuses = [PRESENT] * count if None not in column else [PRESENT if v is not None else NULL_VALUE for v in column]
+        out[name] = RawColumn(column, statuses, [t_us] * count, dtype, repeated=repeated)
     return out

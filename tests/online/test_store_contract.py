@@ -95,3 +95,8 @@ def test_a_read_returns_rows_and_hash_fields_together(store: OnlineStore, prefix
     assert windows[0] == [msgpack.packb([i * 10 + j]) if j < i % 4 else None for i in range(len(tags)) for j in asked]
     assert windows[1] == [None]  # an entity with no tiles has no state
     assert store.read([], []) == ([], [])
+
+    # A state changed after a read is read anew (the embedded store keeps decoded states).
+    more = EntityUpdate(("a",), tags[1], hour, [b"id2"], [now], [(b"t:0", msgpack.packb([5]), now + hour)], [])
+    assert tile_writer_for(store).merge_tiles([more]) == [[]]
+    assert store.read([], [([state_key(tags[1])], FieldSet([b"t:0"]))])[1] == [[msgpack.packb([15])]]

@@ -43,7 +43,8 @@ def test_vectorized_windows_equal_the_reference(store: FeatureStore, seed: int) 
     prefix = key_prefix(store.project, "activity", 1)
     tags = [tile_tag(entity_key(prefix, [u])) for u in (1, 2, 3, 4, 5, 77)]
     for t in [now + S, *(now - rng.randint(0, 3_000) * S for _ in range(6))]:
-        fast = read_windows_fast(store.online.store.read([], [window_field_read(tiled, tags, t)])[1][0], tiled, len(tags), t)
+        columns = read_windows_fast(store.online.store.read([], [window_field_read(tiled, tags, t)])[1][0], tiled, len(tags), t)
+        fast = [{name: values[e] for name, values in columns.items()} for e in range(len(tags))]
         reference = read_windows(store.online.store, tiled, tags, t)
         for got, want in zip(fast, reference, strict=True):
             assert set(got) == set(want)

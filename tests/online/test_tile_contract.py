@@ -163,7 +163,8 @@ def test_windows_from_tiles_equal_brute_force(backend: tuple[OnlineStore, TileWr
     times = [now + S, now - rng.randint(0, 3_000) * S] + [ts + d for ts in rng.sample(recent, 5) for d in (0, 1, -1)]
     for t in times:
         got = read_windows(store, tiled, tags, t)
-        fast = read_windows_fast(store.read([], [window_field_read(tiled, tags, t)])[1][0], tiled, len(tags), t)
+        columns = read_windows_fast(store.read([], [window_field_read(tiled, tags, t)])[1][0], tiled, len(tags), t)
+        fast = [{name: values[e] for name, values in columns.items()} for e in range(len(tags))]
         assert [set(f) for f in fast] == [set(g) for g in got]
         for user, features in zip(users, got, strict=True):
             expected = oracle(events, user, t)
