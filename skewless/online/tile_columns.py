@@ -61,7 +61,7 @@ def read_windows_fast(values: Values, tiled: TiledView, entities: int, t_us: int
 
     # Numeric slots as one array: (entities * width, slots); absent tiles hold each slot's identity.
     numeric = read.numeric
-    identity = np.array([_IDENTITY[codes[k]] for k in numeric], dtype=np.float64)
+    identity, adds, lows, column, slot_of = read.identity, read.adds, read.lows, read.column, read.slot_of
     grid = np.empty((entities * width, len(numeric)), dtype=np.float64)
     grid[:] = identity  # broadcast, not a Python list of entities x tiles x slots floats
     if decoded and numeric:
@@ -79,11 +79,7 @@ def read_windows_fast(values: Values, tiled: TiledView, entities: int, t_us: int
     for e, partial in enumerate(raw):
         if partial is not None:
             raw_grid[e] = [_number(partial[k], codes[k]) for k in numeric]
-    adds = np.array([codes[k] == "a" for k in numeric], dtype=bool)
-    lows = np.array([codes[k] == "n" for k in numeric], dtype=bool)
-    column = {k: j for j, k in enumerate(numeric)}
     by_row = dict(zip(tile_rows.tolist(), decoded, strict=True)) if read.ordered else {}
-    slot_of = {(s.column, s.op, s.n): k for k, s in enumerate(layout.slots)}
     columns: dict[str, list[Any]] = {}
     merged_of: dict[int, np.ndarray] = {}  # outputs over the same window (views and clicks 10m) merge once
     for o, output in enumerate(layout.outputs):
@@ -145,6 +141,11 @@ class _ReadPlan:
     additive_only: bool  # every numeric slot is a plain number (no min / max, which are [value] or [])
     numeric_is_prefix: bool  # the numeric slots are all the slots, in order: a tile is its own row
     ordered: bool  # some output is a last / last_n, merged per entity from the decoded tiles
+    identity: np.ndarray  # per numeric slot, its value in an absent tile: 0, +inf (min), -inf (max)
+    adds: np.ndarray  # per numeric slot, whether it adds (else min or max)
+    lows: np.ndarray  # per numeric slot, whether it is a min
+    column: dict[int, int]  # slot -> its column in the arrays
+    slot_of: dict[tuple[str, str, int], int]  # (column, op, n) -> slot
 
 
 _PLANS: dict[tuple[Any, ...], _ReadPlan] = {}
@@ -181,6 +182,11 @@ def _read_plan(tiled: TiledView, t_us: int) -> _ReadPlan:
         additive_only=all(codes[i] == "a" for i in numeric),
         numeric_is_prefix=numeric == list(range(len(codes))),
         ordered=any(o.function not in ("count", "sum", "mean", "min", "max") for o in layout.outputs),
+        identity=np.array([_IDENTITY[codes[k]] for k in numeric], dtype=np.float64),
+        adds=np.array([codes[k] == "a" for k in numeric], dtype=bool),
+        lows=np.array([codes[k] == "n" for k in numeric], dtype=bool),
+        column={k: j for j, k in enumerate(numeric)},
+        slot_of={(s.column, s.op, s.n): k for k, s in enumerate(layout.slots)},
     )
     return plan
 
