@@ -1,6 +1,7 @@
 #!/usr/bin/env python
 """One HTTP configuration of ``skewless serve`` measured quickly: a store, a service, a format, a
-worker count; saturation (8 closed-loop connections), then open-loop latency at given rates.
+worker count; saturation (8 closed-loop connections), then open-loop latency at given rates
+(``--rates half``: at half the saturation throughput, as ``online_latency.py`` measures it).
 
 Reuses ``online_latency.py``'s repo and load generator on data it wrote (``--repo``: its
 ``--workdir``'s ``repo``). Redis needs a running redis-server holding that data (``--redis-port``).
@@ -37,7 +38,7 @@ def main() -> int:
     parser.add_argument("--format", choices=["msgpack", "json"], default="msgpack")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--cache-ms", type=int, default=0, help="serving.cache_staleness_ms")
-    parser.add_argument("--rates", default="500,1000", help="open-loop rates, comma-separated")
+    parser.add_argument("--rates", default="500,1000", help="open-loop rates, comma-separated; 'half': half the saturation throughput")
     parser.add_argument("--sat-seconds", type=float, default=8.0)
     parser.add_argument("--lat-seconds", type=float, default=10.0)
     args = parser.parse_args()
@@ -62,7 +63,8 @@ def main() -> int:
             result["response"] = ol.check_http(port, path, ol.skewless_bodies(slates[:1], args.service).strip(), args.format)
             saturation = ol.run_load(port, bodies, path, mode="closed", duration=args.sat_seconds, warmup=1, connections=8)
             result["saturation"] = saturation
-            for rate in (float(r) for r in args.rates.split(",") if r):
+            half = saturation["requests_per_second"] / 2
+            for rate in (half if r == "half" else float(r) for r in args.rates.split(",") if r):
                 result[f"at_{int(rate)}_per_second"] = ol.run_load(
                     port, bodies, path, mode="open", duration=args.lat_seconds, warmup=1, connections=8, rate=rate
                 )

@@ -27,6 +27,7 @@ from skewless.errors import SkewlessError
 from skewless.serving.errors import error_body, status_of
 from skewless.serving.feast_format import JSON
 from skewless.serving.feature_log import FeatureLogger
+from skewless.serving.features_endpoint import PATH, FeaturesEndpoint
 from skewless.serving.metrics import Metrics
 from skewless.serving.rank import Ranker
 from skewless.serving.routes import ROUTES
@@ -75,7 +76,7 @@ def create_app(store: FeatureStore, *, owns_store: bool = False, freeze_gc: bool
             if owns_store:
                 store.close()
 
-    app = Starlette(
+    app = FeatureApp(
         routes=ROUTES,
         middleware=[Middleware(CountResponses, metrics=metrics)],
         exception_handlers={SkewlessError: _skewless_error, HTTPException: _http_error},
@@ -86,6 +87,7 @@ def create_app(store: FeatureStore, *, owns_store: bool = False, freeze_gc: bool
     app.state.ranker = Ranker(store.repo_path, store.config.serving.rank_model)
     rate = store.config.serving.log_sample_rate
     app.state.feature_logger = FeatureLogger(store.offline_tables.root, sample_rate=rate) if rate > 0 else None
+    app.state.features = app.features = FeaturesEndpoint(server, metrics, app.state.feature_logger)
     metrics.add_collector(StreamCollector(lambda: _stream_status(store)))
     return app
 
@@ -117,6 +119,22 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     elif exc.status_code == 404:
         body["hint"] = "the endpoints are listed in /openapi.json"
     return Response(orjson.dumps(body), status_code=exc.status_code, headers=exc.headers, media_type=JSON)
+
+
+class FeatureApp(Starlette):
+    """Starlette, with ``POST /get-online-features`` answered before its middleware and routing
+    (:mod:`skewless.serving.features_endpoint`): the one endpoint whose cost is the product's."""
+
+    features: FeaturesEndpoint | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        features = self.features
+        # A root_path changes what the path means: Starlette's routing deals with that case.
+        fast = scope["type"] == "http" and scope["path"] == PATH and scope["method"] == "POST" and not scope.get("root_path")
+        if fast and features is not None:
+            await features(scope, receive, send)
+        else:
+            await super().__call__(scope, receive, send)
 
 
 class CountResponses:

@@ -133,7 +133,7 @@ def encode_json(response: OnlineResponse, join_keys: Iterable[str]) -> bytes:
     last: tuple[list[int | None], list[str]] = ([], [])
     for name in response.feature_names:
         times = response.event_timestamps[name]
-        if times != last[0]:  # the features of one view share their rows' times: convert them once
+        if times is not last[0] and times != last[0]:  # the features of one view share their rows' times: convert them once
             last = (times, [EPOCH if t is None else memo.get(t) or _iso(t, memo) for t in times])
         values = response.values[name]
         if _one_object(values):  # a slate's user: its vector or list serialized once, not once per row
@@ -149,33 +149,74 @@ def encode_msgpack(response: OnlineResponse, join_keys: Iterable[str], dtypes: M
     results: list[dict[str, Any]] = []
     names = _key_columns(response, join_keys, results, None)
     packer = msgpack.Packer(use_bin_type=True, default=_msgpack_default)
-    parts = [_RESPONSE_HEAD, packer.pack({"feature_names": names}), _RESULTS_KEY, packer.pack_array_header(len(names))]
+    pack = packer.pack
+    parts = [_RESPONSE_HEAD, pack({"feature_names": names}), _RESULTS_KEY, packer.pack_array_header(len(names))]
+    last_statuses: list[str] | None = None
+    last_times: list[int | None] | None = None
+    packed_statuses = packed_times = b""
+    values_of, statuses_of, times_of = response.values, response.statuses, response.event_timestamps
     columns: list[tuple[list[Any], list[str], list[Any], DType | None]] = [
         (r["values"], r["statuses"], r["event_timestamps"], None) for r in results
     ]
-    columns += [(response.values[n], response.statuses[n], response.event_timestamps[n], dtypes.get(n)) for n in response.feature_names]
-    last_statuses: tuple[list[str] | None, bytes] = (None, b"")
-    last_times: tuple[list[int | None] | None, bytes] = (None, b"")
+    columns += [(values_of[n], statuses_of[n], times_of[n], dtypes.get(n)) for n in response.feature_names]
     for values, statuses, times, dtype in columns:
-        embedding = isinstance(dtype, Embedding)
-        if _one_object(values):  # a slate's user: its vector or list packed once, repeated as bytes
-            one = packer.pack(np.asarray(values[0], dtype="<f4").tobytes() if embedding else values[0])
-            packed = packer.pack_array_header(len(values)) + one * len(values)
+        # Identity first: the columns of one view share their lists, and an equality test walks all rows.
+        if statuses is not last_statuses and statuses != last_statuses:
+            last_statuses, packed_statuses = statuses, pack(statuses)
+        if times is not last_times and times != last_times:
+            last_times, packed_times = times, pack(times)
+        if isinstance(dtype, Embedding):
+            packed = _pack_embeddings(packer, values)
+        elif _one_object(values):  # a slate's user: its list packed once, repeated as bytes
+            packed = packer.pack_array_header(len(values)) + pack(values[0]) * len(values)
         else:
-            if embedding:
-                values = [None if v is None else np.asarray(v, dtype="<f4").tobytes() for v in values]
-            packed = packer.pack(values)
-        if statuses != last_statuses[0]:
-            last_statuses = (statuses, packer.pack(statuses))
-        if times != last_times[0]:
-            last_times = (times, packer.pack(times))
-        parts += (_COLUMN_HEAD, packed, _STATUSES_KEY, last_statuses[1], _TIMES_KEY, last_times[1])
+            packed = pack(values)
+        parts += (_COLUMN_HEAD, packed, _STATUSES_KEY, packed_statuses, _TIMES_KEY, packed_times)
     return b"".join(parts)
+
+
+def _pack_embeddings(packer: msgpack.Packer, values: list[Any]) -> bytes:
+    """Raw little-endian float32 bytes per row (nil for a missing vector); one vector repeated on
+    every row (a slate's user) is converted once."""
+    head: bytes = packer.pack_array_header(len(values))
+    if not values:
+        return head
+    if _one_object(values):
+        one: bytes = packer.pack(_f4(values[0]))
+        return head + one * len(values)
+    parts = [head]
+    for value in values:  # a bin header and the bytes, not pack() per row: ~2x faster at 50 x 384
+        if value is None:
+            parts.append(_NIL)
+        else:
+            raw = _f4(value)
+            parts += (_bin_header(len(raw)), raw)
+    return b"".join(parts)
+
+
+def _f4(value: Any) -> bytes:
+    raw: bytes = np.asarray(value, dtype="<f4").tobytes()
+    return raw
+
+
+def _bin_header(size: int) -> bytes:
+    if size < 1 << 8:
+        return b"\xc4" + size.to_bytes(1, "big")
+    if size < 1 << 16:
+        return b"\xc5" + size.to_bytes(2, "big")
+    return b"\xc6" + size.to_bytes(4, "big")
+
+
+_NIL: Final = b"\xc0"
 
 
 def _one_object(values: list[Any]) -> bool:
     """Every row holds the same list or array object, as every row of a slate holds its user's."""
-    return len(values) > 1 and isinstance(values[0], (list, np.ndarray)) and len(set(map(id, values))) == 1
+    if len(values) < 2:
+        return False
+    first = values[0]
+    # Cheap tests first: most columns hold scalars, or differ between their first and last rows.
+    return values[-1] is first and isinstance(first, (list, np.ndarray)) and len(set(map(id, values))) == 1
 
 
 def _packed_key(key: str) -> bytes:

@@ -17,7 +17,8 @@ from starlette.routing import Route
 
 from skewless.errors import RequestTooLargeError
 from skewless.serving import feast_format
-from skewless.serving.feast_format import JSON, MSGPACK, FeatureRequest, encode_json, encode_msgpack, parse_request, response_format
+from skewless.serving.feast_format import JSON, FeatureRequest
+from skewless.serving.features_endpoint import FeaturesEndpoint
 from skewless.serving.metrics import CONTENT_TYPE
 from skewless.serving.push_format import parse_push
 from skewless.serving.rank import parse_rank
@@ -30,20 +31,17 @@ def _server(request: Request) -> FeatureServer:
 
 
 async def get_online_features(request: Request) -> Response:
+    """Reached only when the app's bare handler passes the request on (a ``root_path``): see
+    :mod:`skewless.serving.features_endpoint`."""
     started = time.perf_counter()
-    server = _server(request)
-    media_type = response_format(request.query_params.get("format"), request.headers.get("accept"))
+    endpoint: FeaturesEndpoint = request.app.state.features
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > feast_format.MAX_BODY_BYTES:
         raise RequestTooLargeError(f"the request body has {declared} bytes, more than the limit of {feast_format.MAX_BODY_BYTES}")
-    parsed = parse_request(await request.body(), max_rows=server.config.max_rows)
-    served, response = server.read(parsed)
-    join_keys = served.plan.selection.join_keys
-    content = encode_msgpack(response, join_keys, served.dtypes) if media_type == MSGPACK else encode_json(response, join_keys)
-    served.latency.observe(time.perf_counter() - started)
-    logger = request.app.state.feature_logger
-    if logger is not None:
-        logger.log(served.feature_set, response.to_dict(), request_id=request.headers.get("x-request-id"))
+    headers = request.headers
+    body = await request.body()
+    query_format = request.query_params.get("format")
+    content, media_type = endpoint.answer(body, query_format, headers.get("accept"), headers.get("x-request-id"), started)
     return Response(content, media_type=media_type)
 
 
