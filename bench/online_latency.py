@@ -335,12 +335,14 @@ def write_skewless(repo: Path, users: int, articles: int, now_us: int, *, window
 WINDOWED_VIEWS = ("user_engagement", "article_popularity")
 EVENT_SOURCE = "engagement_events"
 TILES_MAX_AGE_S = 30 * 60  # older events leave windows (the 10-minute one first): regenerate them
+RECENT_S = 15 * 60  # events this recent are pushed right before measuring (see write_tiles)
 
 
 def clear_tiles(repo: Path) -> dict[str, int]:
-    """Delete the windowed views' tiles, raw events and id guards from both stores, and the events'
-    offline table, so a regenerated set is the only data of those views (its event ids are the same
+    """Delete the windowed views' tiles, raw events, id guards and claims from both stores, and the
+    events' offline table, so a regenerated set is the only data of those views (its event ids are the same
     as the last set's: the guards would refuse them)."""
+    from skewless.online.id_claims import claim_key
     from skewless.online.keys import key_prefix
 
     prefixes = []
@@ -348,6 +350,7 @@ def clear_tiles(repo: Path) -> dict[str, int]:
         for name in WINDOWED_VIEWS:
             view = store.get_feature_view(name)
             prefixes.append(b"{" + key_prefix(PROJECT, view.name, view.version))
+        prefixes.append(claim_key(PROJECT, EVENT_SOURCE, b""))  # pushed events' id claims
         redis_url = store.config.online_store.url
     deleted = {"embedded": 0, "redis": 0}
     with open_store(repo, "embedded") as store:
@@ -382,6 +385,7 @@ def write_tiles(repo: Path, slate_lists: list[list[dict[str, Any]]], users: int,
     now, into the offline store once, then ``backfill`` into the tiles of each online store: the
     path a deployment takes for history (the stream merges the same way, event by event)."""
     import pyarrow as pa
+    import pyarrow.compute as pc
 
     started = time.perf_counter()
     deleted = clear_tiles(repo)
@@ -413,9 +417,15 @@ def write_tiles(repo: Path, slate_lists: list[list[dict[str, Any]]], users: int,
         "deleted_old_keys": deleted,
         "generate_seconds": generated,
     }
+    # The backfill of both stores takes minutes, and reads come after it: events of the last
+    # RECENT_S are held back and pushed (as the stream would) just before measuring, moved later by
+    # the time the backfill took, so the 10-minute windows are as full when read as when generated.
+    ts = pc.cast(table.column("event_timestamp"), pa.int64()).to_numpy()
+    recent = ts >= now_us - RECENT_S * 1_000_000
+    history, held_back = table.filter(pa.array(~recent)), table.filter(pa.array(recent))
     with open_store(repo, "embedded", timeout_ms=600_000) as store:
         t0 = time.perf_counter()
-        store.write_to_offline_store(EVENT_SOURCE, table)
+        store.write_to_offline_store(EVENT_SOURCE, history)
         out["offline_write_seconds"] = time.perf_counter() - t0
     for backend in ("embedded", "redis"):
         with open_store(repo, backend, timeout_ms=600_000) as store:
@@ -426,6 +436,20 @@ def write_tiles(repo: Path, slate_lists: list[list[dict[str, Any]]], users: int,
                 "views": {r.view: {"events": r.events, "applied": r.applied, "seconds": r.seconds} for r in results},
             }
         log(f"tiles: backfill into {backend} in {out[f'backfill_{backend}']['seconds']:.1f}s")
+    shift_us = time.time_ns() // 1000 - now_us
+    moved = held_back.set_column(
+        held_back.schema.get_field_index("event_timestamp"),
+        "event_timestamp",
+        pa.array(ts[recent] + shift_us, pa.int64()).cast(pa.timestamp("us", tz="UTC")),
+    )
+    out["recent_events"] = {"events": moved.num_rows, "seconds": RECENT_S, "shifted_by_s": shift_us / 1e6}
+    for backend in ("embedded", "redis"):
+        with open_store(repo, backend, timeout_ms=600_000) as store:
+            t0 = time.perf_counter()
+            for offset in range(0, moved.num_rows, 50_000):
+                store.push(EVENT_SOURCE, moved.slice(offset, 50_000))
+            out["recent_events"][f"push_{backend}_seconds"] = time.perf_counter() - t0
+    log(f"tiles: the last {RECENT_S // 60} minutes' {moved.num_rows:,} events pushed {shift_us / 1e6:.0f} s later than generated")
     out["total_seconds"] = time.perf_counter() - started
     log(
         f"tiles: {out['events']:,} events for {out['users']:,} users and {out['articles']:,} articles "

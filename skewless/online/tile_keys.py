@@ -6,9 +6,11 @@
   store) whose fields are its tiles, ``t:<level>:<start µs>``, and the raw events of its base
   tiles, ``r:<start µs>``. A read asks each entity of a slate for the same fields (they depend
   only on the read time), one HMGET per entity: ~50 reads a slate instead of one per tile (~1,300).
-- ``<tag>:x`` — when each field expires (a sorted set scored by expiry). Hash fields have no TTL
-  of their own, so the writer drops a field once its time has come; a read never asks for an
-  expired field (it asks only for tiles its windows still cover), so dropping can wait for a write.
+  Hash fields have no TTL of their own: a field's expiry follows from its name (its start plus
+  how long its level is kept, :class:`~skewless.online.tile_writes.StateSpec`); a write treats an
+  expired field as absent and, once the hash holds clearly more fields than can be live, drops
+  the expired ones. A read never asks for an expired field (only for tiles its windows still
+  cover), so dropping can wait. The hash itself expires with its latest field.
 - ``<tag>:ids`` — the guard of event ids.
 
 One tag per entity keeps a tile update in one Redis Cluster slot (one atomic script), while the
@@ -25,10 +27,6 @@ def tile_tag(entity_key: bytes) -> bytes:
 
 def state_key(tag: bytes) -> bytes:
     return tag + b":w"
-
-
-def index_key(tag: bytes) -> bytes:
-    return tag + b":x"
 
 
 def guard_key(tag: bytes) -> bytes:

@@ -1,16 +1,16 @@
 -- Apply entities' pre-aggregated updates, each all or nothing (see skewless/online/tile_writes.py).
--- KEYS: per entity, in order, its guard (a sorted set of event ids scored by event time), its state
--- (a hash of tiles and raw records) and its state's expiry index (a sorted set of fields scored by
--- expiry, ms); see skewless/online/tile_keys.py.
--- ARGV[1]: msgpack list of slot-code lists (one per view); ARGV[2]: now (ms). Then per entity, in
--- KEYS' order: which code list (1-based), guard expiry (ms), forget ids scored below this (µs), and
--- one msgpack array [ids, their event times (µs), tiles, raws]: tiles a flat list of field, msgpack
+-- KEYS: per entity, in order, its guard (a sorted set of event ids scored by event time) and its
+-- state (a hash of tiles and raw records); see skewless/online/tile_keys.py.
+-- ARGV[1]: msgpack list of view specs [slot codes, field prefix -> µs a field is kept after its
+-- start, field count past which expired fields are dropped]; ARGV[2]: now (µs). Then per entity, in
+-- KEYS' order: which spec (1-based), guard expiry (ms), forget ids scored below this (µs), and one
+-- msgpack array [ids, their event times (µs), tiles, raws]: tiles a flat list of field, msgpack
 -- partial, expiry (µs); raws the same with records to append. (One argument, not one per id and
 -- tile: packing and parsing thousands of arguments a batch cost more than the merges.)
 -- Returns per entity the ids its guard already held: if there are any, nothing of it was written.
 -- The merge rules mirror skewless/aggregation/tiles.py; the contract suite checks both.
-local all_codes = cmsgpack.unpack(ARGV[1])
-local codes
+local specs = cmsgpack.unpack(ARGV[1])
+local codes, keeps
 
 local function later(x, y)
   if x[1] ~= y[1] then return x[1] > y[1] end
@@ -48,21 +48,23 @@ local function merge(a, b)
   return a
 end
 
-local function expire_at(key, ms)
-  redis.call('PEXPIREAT', key, ms, 'NX')  -- a new key has no expiry, which GT would count as infinite
-  redis.call('PEXPIREAT', key, ms, 'GT')
-end
-
 local function int(x)  -- a number as redis.call should see it: all digits, no exponent
   return string.format('%d', x)
 end
 
-local now_ms = ARGV[2]
+local now_us = tonumber(ARGV[2])
+
+local function expired(field)  -- a field's expiry follows from its name: <prefix><start µs>
+  local prefix, start = string.match(field, '^(.*:)(%d+)$')
+  return tonumber(start) + keeps[prefix] <= now_us
+end
+
 local result = {}
-for e = 1, #KEYS / 3 do
-  local guard, state, index = KEYS[3 * e - 2], KEYS[3 * e - 1], KEYS[3 * e]
+for e = 1, #KEYS / 2 do
+  local guard, state = KEYS[2 * e - 1], KEYS[2 * e]
   local at = 3 + 4 * (e - 1)
-  codes = all_codes[tonumber(ARGV[at])]
+  local spec = specs[tonumber(ARGV[at])]
+  codes, keeps = spec[1], spec[2]
   local update = cmsgpack.unpack(ARGV[at + 3])
   local ids, times, tiles, raws = update[1], update[2], update[3], update[4]
   redis.call('ZREMRANGEBYSCORE', guard, '-inf', '(' .. ARGV[at + 2])
@@ -84,44 +86,52 @@ for e = 1, #KEYS / 3 do
       redis.call('ZADD', guard, unpack(args))
     end
     redis.call('PEXPIREAT', guard, ARGV[at + 1])
-    -- Fields past their expiry are dropped first, so a write to one starts it afresh (as an
-    -- expired key would).
-    local expired = redis.call('ZRANGEBYSCORE', index, '-inf', now_ms)
-    for i = 1, #expired, 1000 do
-      redis.call('HDEL', state, unpack(expired, i, math.min(i + 999, #expired)))
-    end
-    if #expired > 0 then redis.call('ZREMRANGEBYSCORE', index, '-inf', now_ms) end
-    -- A field's expiry is fixed when it is made (its tile's end plus retention), so only new
-    -- fields go into the index and can push the keys' expiry further.
+    -- A field past its expiry is written afresh, as an expired key would be. Only a new field can
+    -- push the state's expiry further (a field's expiry is fixed by its name).
     local latest = 0
-    local function made(field, expires_us)
-      local ms = math.floor(expires_us / 1000)
-      redis.call('ZADD', index, int(ms), field)
-      if ms > latest then latest = ms end
+    local function current_of(field)
+      local current = redis.call('HGET', state, field)
+      if current and expired(field) then return false end
+      return current
+    end
+    local function made(expires_us)
+      if expires_us > latest then latest = expires_us end
     end
     for i = 1, #tiles, 3 do
       local field, payload = tiles[i], tiles[i + 1]
-      local current = redis.call('HGET', state, field)
+      local current = current_of(field)
       if current then
         redis.call('HSET', state, field, cmsgpack.pack(merge(cmsgpack.unpack(current), cmsgpack.unpack(payload))))
       else
         redis.call('HSET', state, field, payload)
-        made(field, tiles[i + 2])
+        made(tiles[i + 2])
       end
     end
     for i = 1, #raws, 3 do
       local field = raws[i]
-      local current = redis.call('HGET', state, field)
+      local current = current_of(field)
       if current then
         redis.call('HSET', state, field, current .. raws[i + 1])
       else
         redis.call('HSET', state, field, raws[i + 1])
-        made(field, raws[i + 2])
+        made(raws[i + 2])
       end
     end
     if latest > 0 then
-      expire_at(state, int(latest))
-      expire_at(index, int(latest))
+      local ms = int(math.floor(latest / 1000))
+      redis.call('PEXPIREAT', state, ms, 'NX')  -- a new key has no expiry, which GT would count as infinite
+      redis.call('PEXPIREAT', state, ms, 'GT')
+      -- Expired fields go once the hash holds clearly more than its live ones can be (spec[3]),
+      -- so one scan of its fields drops many, however often new ones come.
+      if redis.call('HLEN', state) > spec[3] then
+        local dead = {}
+        for _, field in ipairs(redis.call('HKEYS', state)) do
+          if expired(field) then dead[#dead + 1] = field end
+        end
+        for i = 1, #dead, 1000 do
+          redis.call('HDEL', state, unpack(dead, i, math.min(i + 999, #dead)))
+        end
+      end
     end
   end
   result[e] = seen

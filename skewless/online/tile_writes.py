@@ -15,23 +15,55 @@ tiles and raw records are fields of the entity's state hash (:mod:`skewless.onli
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cached_property
 from typing import NamedTuple, Protocol
 
+from skewless.aggregation.tiles import TileLayout
+from skewless.aggregation.windows import MICROS
 from skewless.online.protocol import OnlineStore
+from skewless.online.tile_keys import raw_field, tile_field
 
 # (field, payload, expires_at_us): a msgpack partial to merge into a tile, or raw records to append.
 # A plain tuple: a batch makes tens of thousands of them.
 Write = tuple[bytes, bytes, int]
 
 
+@dataclass(frozen=True)
+class StateSpec:
+    """How a view's entity states are written: ``codes``, how each slot of its partials merges
+    (see :class:`~skewless.aggregation.tiles.Slot`); ``keeps``, per field prefix (a tile level's
+    ``t:<level>:``, raw records' ``r:``), how long after its start a field is kept, so a field's
+    expiry follows from its name; ``prune_above``, the field count past which a state must hold
+    expired fields (a quarter more than its live fields can be), when a write drops them."""
+
+    codes: tuple[str, ...]
+    keeps: tuple[tuple[bytes, int], ...]
+    prune_above: int
+
+    @classmethod
+    def of(cls, layout: TileLayout) -> StateSpec:
+        sizes = [(tile_field(level, 0)[:-1], level, level + layout.retention[level] + layout.history_seconds) for level in layout.levels]
+        sizes.append((raw_field(0)[:-1], layout.base, layout.base + layout.history_seconds))
+        live = sum(kept // size + 1 for _, size, kept in sizes)
+        return cls(layout.codes, tuple((prefix, kept * MICROS) for prefix, _, kept in sizes), live + live // 4 + 8)
+
+    @cached_property
+    def _keep_of(self) -> dict[bytes, int]:
+        return dict(self.keeps)
+
+    def expires_us(self, field_name: bytes) -> int:
+        prefix, _, start = field_name.rpartition(b":")
+        return int(start) + self._keep_of[prefix + b":"]
+
+
 class EntityUpdate(NamedTuple):
     """One entity's events of one batch for one view, pre-aggregated. The guard keeps an event id
     while the event is younger than ``keep_ids_us``; older events are refused as late before they
-    reach the store. ``ids`` are distinct; ``ids_ts_us`` are their event times. ``codes``: how each
-    slot of the view's partials merges (see :class:`~skewless.aggregation.tiles.Slot`)."""
+    reach the store. ``ids`` are distinct; ``ids_ts_us`` are their event times."""
 
-    codes: tuple[str, ...]
-    tag: bytes  # the entity's hash tag: its guard, state and index keys derive from it
+    spec: StateSpec
+    tag: bytes  # the entity's hash tag: its guard and state keys derive from it
     keep_ids_us: int
     ids: Sequence[bytes]
     ids_ts_us: Sequence[int]

@@ -4,21 +4,20 @@ LMDB has one writer at a time, so a transaction is the atomic step: its guard ch
 merges commit together or not at all. The guard is one key per (entity, event id) holding the
 id's expiry, in the store's own value format (expiry header + bytes), so reads skip expired ids
 exactly as they skip expired values. An entity's state is one value, a msgpack map of field ->
-bytes (what :meth:`~skewless.online.embedded.EmbeddedOnlineStore.read` reads), and its index a
-map of field -> expiry (µs), as on Redis (:mod:`skewless.online.tile_keys`).
+bytes (what :meth:`~skewless.online.embedded.EmbeddedOnlineStore.read` reads); fields expire as
+on Redis (:class:`~skewless.online.tile_writes.StateSpec`).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import Any
 
 import msgpack
 
 from skewless.aggregation.tiles import merger
 from skewless.online.embedded import EXPIRY, EmbeddedOnlineStore
-from skewless.online.tile_keys import guard_key, index_key, state_key
+from skewless.online.tile_keys import guard_key, state_key
 from skewless.online.tile_writes import EntityUpdate
 
 
@@ -28,7 +27,7 @@ class EmbeddedTileWriter:
 
     def merge_tiles(self, updates: Sequence[EntityUpdate]) -> list[list[bytes]]:
         now = time.time_ns() // 1000
-        mergers = {codes: merger(codes) for codes in {u.codes for u in updates}}
+        mergers = {codes: merger(codes) for codes in {u.spec.codes for u in updates}}
         pack, unpack, expiry = msgpack.packb, msgpack.unpackb, EXPIRY.pack
         result: list[list[bytes]] = []
         with self.store.env.begin(write=True) as txn:
@@ -43,34 +42,33 @@ class EmbeddedTileWriter:
                 result.append(seen)
                 if not seen:
                     fresh.append((update, keys))
-            stored = dict(cursor.getmulti([k for u, _ in fresh for k in (state_key(u.tag), index_key(u.tag))]))
+            stored = dict(cursor.getmulti([state_key(u.tag) for u, _ in fresh]))
             puts: list[tuple[bytes, bytes]] = []
             for update, keys in fresh:
                 puts += [(k, expiry(ts + update.keep_ids_us)) for k, ts in zip(keys, update.ids_ts_us, strict=True)]
-                state_at, index_at = state_key(update.tag), index_key(update.tag)
-                state, index = _load(stored.get(state_at), now), _load(stored.get(index_at), now)
-                for field in [f for f, expires in index.items() if expires <= now]:
-                    # Past its expiry: dropped, so a write to it starts afresh (as an expired key would).
-                    del index[field]
-                    state.pop(field, None)
-                merge = mergers[update.codes]
+                spec, at = update.spec, state_key(update.tag)
+                raw = stored.get(at)
+                live = _live(raw, now)
+                state: dict[bytes, bytes] = {} if live is None else unpack(live)
+                kept_until = EXPIRY.unpack_from(raw)[0] if live is not None else 0  # type: ignore[arg-type]
+                merge, latest = mergers[spec.codes], 0
                 for field, payload, expires in update.tiles:
                     old = state.get(field)
-                    state[field] = payload if old is None else pack(merge(unpack(old), unpack(payload)))
-                    index[field] = expires
+                    if old is not None and spec.expires_us(field) > now:
+                        state[field] = pack(merge(unpack(old), unpack(payload)))
+                    else:  # new, or past its expiry: written afresh, as an expired key would be
+                        state[field], latest = payload, max(latest, expires)
                 for field, payload, expires in update.raws:
-                    state[field] = state.get(field, b"") + payload
-                    index[field] = expires
-                if index:
-                    header = expiry(max(index.values()))
-                    puts += [(state_at, header + pack(state)), (index_at, header + pack(index))]
+                    old = state.get(field)
+                    if old is not None and spec.expires_us(field) > now:
+                        state[field] = old + payload
+                    else:
+                        state[field], latest = payload, max(latest, expires)
+                if latest and len(state) > spec.prune_above:
+                    state = {f: v for f, v in state.items() if spec.expires_us(f) > now}
+                puts.append((at, expiry(max(kept_until, latest)) + pack(state)))
             cursor.putmulti(puts)
         return result
-
-
-def _load(raw: bytes | None, now_us: int) -> dict[bytes, Any]:
-    live = _live(raw, now_us)
-    return {} if live is None else dict(msgpack.unpackb(live))
 
 
 def _live(raw: bytes | None, now_us: int) -> bytes | None:

@@ -22,7 +22,7 @@ import redis
 
 from skewless.errors import OnlineStoreUnavailableError
 from skewless.online.redis_store import RedisClusterOnlineStore, RedisOnlineStore
-from skewless.online.tile_keys import guard_key, index_key, state_key
+from skewless.online.tile_keys import guard_key, state_key
 from skewless.online.tile_writes import EntityUpdate
 
 _SCRIPT = resources.files("skewless.online").joinpath("tile_merge.lua").read_text()
@@ -74,9 +74,11 @@ def _send(client: Any, script: Any, updates: Sequence[EntityUpdate], per_call: i
     core) runs the first calls while Python packs the next, and the replies are read at the end."""
     if not updates:
         return []
-    all_codes = list(dict.fromkeys(u.codes for u in updates))
-    index = {codes: i + 1 for i, codes in enumerate(all_codes)}  # Lua counts from 1
-    packed_codes = msgpack.packb([list(c) for c in all_codes], use_bin_type=False)  # Redis' Lua msgpack has no bin type
+    specs = list(dict.fromkeys(u.spec for u in updates))
+    index = {spec: i + 1 for i, spec in enumerate(specs)}  # Lua counts from 1
+    packed_specs = msgpack.packb(
+        [[list(spec.codes), dict(spec.keeps), spec.prune_above] for spec in specs], use_bin_type=False
+    )  # Redis' Lua msgpack has no bin type
     now_us = time.time_ns() // 1000
     pack = msgpack.packb
     pool = client.connection_pool
@@ -85,11 +87,11 @@ def _send(client: Any, script: Any, updates: Sequence[EntityUpdate], per_call: i
     try:
         for first in range(0, len(updates), per_call):
             group = updates[first : first + per_call]
-            keys = [k for u in group for k in (guard_key(u.tag), state_key(u.tag), index_key(u.tag))]
-            args: list[Any] = ["EVALSHA", script.sha, len(keys), *keys, packed_codes, now_us // 1000]
+            keys = [k for u in group for k in (guard_key(u.tag), state_key(u.tag))]
+            args: list[Any] = ["EVALSHA", script.sha, len(keys), *keys, packed_specs, now_us]
             for u in group:
                 update = [u.ids, u.ids_ts_us, list(chain.from_iterable(u.tiles)), list(chain.from_iterable(u.raws))]
-                args += (index[u.codes], (now_us + u.keep_ids_us) // 1000, now_us - u.keep_ids_us, pack(update, use_bin_type=False))
+                args += (index[u.spec], (now_us + u.keep_ids_us) // 1000, now_us - u.keep_ids_us, pack(update, use_bin_type=False))
             chunk.append(args)
             if len(chunk) == 10 or first + per_call >= len(updates):
                 connection.send_packed_command(connection.pack_commands(chunk))

@@ -32,7 +32,7 @@ from skewless.online.id_claims import claim, claim_key
 from skewless.online.keys import entity_key, key_prefix
 from skewless.online.tile_keys import raw_field, tile_field, tile_tag
 from skewless.online.tile_reads import TiledView
-from skewless.online.tile_writes import EntityUpdate, TileWriter, Write
+from skewless.online.tile_writes import EntityUpdate, StateSpec, TileWriter, Write
 
 
 def apply_events(writer: TileWriter, project: str, views: Sequence[TiledView], events: pa.Table, seqs: Sequence[int]) -> int:
@@ -148,6 +148,8 @@ def tile_updates(project: str, tiled: TiledView, events: pa.Table, seqs: Sequenc
     tiles: list[list[Write]] = [[] for _ in tags]
     raws: list[list[Write]] = [[] for _ in tags]
     pack = msgpack.packb
+    spec = StateSpec.of(layout)
+    kept = dict(spec.keeps)  # how long after its start each level's fields are kept
     records = list(zip(ts_list, seq_list, *(c.values for c in columns.values()), strict=True))
     for level in layout.levels:
         step = level * MICROS
@@ -156,18 +158,18 @@ def tile_updates(project: str, tiled: TiledView, events: pa.Table, seqs: Sequenc
         owners = entity_rank[run].tolist()
         run_starts = starts[run].tolist()
         partials = zip(*(_slot_values(slot, columns[slot.column], run, n, ts_list, seq_list) for slot in layout.slots), strict=True)
-        keep_for = (level + layout.retention[level] + layout.history_seconds) * MICROS
+        keep_for = kept[tile_field(level, 0)[:-1]]
         for e, start, partial in zip(owners, run_starts, partials, strict=True):
             tiles[e].append((tile_field(level, start), pack(partial), start + keep_for))
         if level == layout.base:
             bounds = [*run.tolist(), n]
-            raw_keep = (level + layout.history_seconds) * MICROS
+            raw_keep = kept[raw_field(0)[:-1]]
             for g, (e, start) in enumerate(zip(owners, run_starts, strict=True)):
                 raws[e].append((raw_field(start), pack(records[bounds[g] : bounds[g + 1]]), start + raw_keep))
     keep_ids = (layout.reach_seconds + layout.history_seconds) * MICROS
     ends = [*first_of_entity.tolist()[1:], n]
     updates = [
-        EntityUpdate(layout.codes, tag, keep_ids, ids[a:b], ts_list[a:b], tiles[e], raws[e])
+        EntityUpdate(spec, tag, keep_ids, ids[a:b], ts_list[a:b], tiles[e], raws[e])
         for e, (tag, a, b) in enumerate(zip(tags, first_of_entity.tolist(), ends, strict=True))
     ]
     return updates, [rows[a:b] for a, b in zip(first_of_entity.tolist(), ends, strict=True)]

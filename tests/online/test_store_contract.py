@@ -14,7 +14,7 @@ from skewless.online.embedded import EmbeddedOnlineStore
 from skewless.online.protocol import FieldSet, OnlineStore
 from skewless.online.redis_store import RedisClusterOnlineStore, RedisOnlineStore
 from skewless.online.tile_keys import state_key
-from skewless.online.tile_writes import EntityUpdate, tile_writer_for
+from skewless.online.tile_writes import EntityUpdate, StateSpec, tile_writer_for
 
 BACKENDS = ["embedded", "redis", "redis-cluster"]
 
@@ -81,15 +81,20 @@ def test_a_read_returns_rows_and_hash_fields_together(store: OnlineStore, prefix
     tags = [b"{" + prefix + b"e%d}" % i for i in range(30)]
     now = time.time_ns() // 1000
     hour = 3_600 * 1_000_000
+    spec = StateSpec(("a",), ((b"t:", hour),), 1_000)  # a field t:<start> is kept an hour after its start
+
+    def field(j: int) -> bytes:
+        return b"t:%d" % (now + j)
+
     updates = [
-        EntityUpdate(("a",), tag, hour, [b"id"], [now], [(b"t:%d" % j, msgpack.packb([i * 10 + j]), now + hour) for j in range(i % 4)], [])
+        EntityUpdate(spec, tag, hour, [b"id"], [now], [(field(j), msgpack.packb([i * 10 + j]), now + j + hour) for j in range(i % 4)], [])
         for i, tag in enumerate(tags)
     ]
     assert tile_writer_for(store).merge_tiles(updates) == [[] for _ in tags]
-    asked = (0, 1, 2, 9)  # t:9 is never written
+    asked = (0, 1, 2, 9)  # field(9) is never written
     keys = [*(k for k, _ in rows), prefix + b"absent"]
     values, windows = store.read(
-        keys, [([state_key(t) for t in tags], FieldSet([b"t:%d" % j for j in asked])), ([state_key(tags[0])], FieldSet([b"t:0"]))]
+        keys, [([state_key(t) for t in tags], FieldSet([field(j) for j in asked])), ([state_key(tags[0])], FieldSet([field(0)]))]
     )
     assert values == [*(v for _, v in rows), None]
     assert windows[0] == [msgpack.packb([i * 10 + j]) if j < i % 4 else None for i in range(len(tags)) for j in asked]
@@ -97,6 +102,30 @@ def test_a_read_returns_rows_and_hash_fields_together(store: OnlineStore, prefix
     assert store.read([], []) == ([], [])
 
     # A state changed after a read is read anew (the embedded store keeps decoded states).
-    more = EntityUpdate(("a",), tags[1], hour, [b"id2"], [now], [(b"t:0", msgpack.packb([5]), now + hour)], [])
+    more = EntityUpdate(spec, tags[1], hour, [b"id2"], [now], [(field(0), msgpack.packb([5]), now + hour)], [])
     assert tile_writer_for(store).merge_tiles([more]) == [[]]
-    assert store.read([], [([state_key(tags[1])], FieldSet([b"t:0"]))])[1] == [[msgpack.packb([15])]]
+    assert store.read([], [([state_key(tags[1])], FieldSet([field(0)]))])[1] == [[msgpack.packb([15])]]
+
+
+def test_expired_fields_are_written_afresh_and_dropped(store: OnlineStore, prefix: bytes) -> None:
+    """A field's expiry follows from its name; past it the field counts as absent, and once a state
+    holds more fields than ``prune_above`` the expired ones go."""
+    tag, now, second = b"{" + prefix + b"x}", time.time_ns() // 1000, 1_000_000
+    spec = StateSpec(("a",), ((b"t:", 10 * second),), 3)  # kept 10 s after its start
+    old = [b"t:%d" % (now - (20 + k) * second) for k in range(4)]  # all past their expiry
+    writer = tile_writer_for(store)
+    # Stored as if written while live (a clock in the past): a spec that never prunes, and the
+    # update's expiry in the future, so the key lives; then what a later write makes of them.
+    lenient = StateSpec(spec.codes, spec.keeps, 100)
+    first = EntityUpdate(lenient, tag, 60 * second, [b"a"], [now], [(f, msgpack.packb([1]), now + 60 * second) for f in old], [])
+    assert writer.merge_tiles([first]) == [[]]
+    fields = FieldSet(old)
+    assert store.read([], [([state_key(tag)], fields)])[1][0] == [msgpack.packb([1])] * 4  # reads do not look at expiry
+    live = b"t:%d" % now
+    second_update = EntityUpdate(
+        spec, tag, 60 * second, [b"b"], [now], [(old[0], msgpack.packb([5]), now), (live, msgpack.packb([7]), now + 10 * second)], []
+    )
+    assert writer.merge_tiles([second_update]) == [[]]
+    # old[0] started afresh (5, not 1 + 5); 5 fields > 3: the expired ones went, old[0] among them
+    # only if it is expired by name (it is), so what is left is the live field.
+    assert store.read([], [([state_key(tag)], FieldSet([*old, live]))])[1][0] == [None, None, None, None, msgpack.packb([7])]
