@@ -202,7 +202,7 @@ def start_redis(data_dir: Path) -> Any:
     sys.modules[spec.name] = servers
     spec.loader.exec_module(servers)
     servers._START_TIMEOUT = 900.0  # loading a multi-GB snapshot answers -LOADING for a while
-    return servers._start_redis_node(data_dir, ["--save", "", "--appendonly", "no", "--dbfilename", "dump.rdb"])
+    return servers._start_redis_node(data_dir, ["--save", "", "--appendonly", "no", "--dbfilename", "dump.rdb", *servers.REDIS_SETTINGS])
 
 
 def redis_cli(port: int, *args: str, timeout: float = 900) -> str:
