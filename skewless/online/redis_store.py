@@ -5,17 +5,21 @@ Reads are packed by hand (:mod:`skewless.online.resp`); writes go through redis-
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
 import redis
+import redis.asyncio
+from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import NoBackoff
 from redis.cluster import ClusterNode, RedisCluster
 from redis.retry import Retry
 
 from skewless.errors import OnlineStoreUnavailableError
 from skewless.online.protocol import FieldRead, Values
-from skewless.online.resp import place, plan_commands, run_keyed, standalone_read
+from skewless.online.resp import exchange_async, place, plan_commands, run_keyed, standalone_commands, standalone_read, standalone_replies
 
 
 class RedisOnlineStore:
@@ -30,12 +34,36 @@ class RedisOnlineStore:
         self.client = redis.Redis.from_url(
             url, socket_timeout=timeout_seconds, socket_connect_timeout=timeout_seconds, retry=Retry(NoBackoff(), 0)
         )
+        self._async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
 
     def get_many(self, keys: Sequence[bytes]) -> Values:
         return self.read(keys, ())[0]
 
     def read(self, keys: Sequence[bytes], field_reads: Sequence[FieldRead]) -> tuple[Values, list[Values]]:
         return standalone_read(self.client, keys, field_reads, f"{self.what} read")
+
+    async def read_async(self, keys: Sequence[bytes], field_reads: Sequence[FieldRead]) -> tuple[Values, list[Values]]:
+        """:meth:`read` on the running event loop's own connections (serving awaits it, so one
+        worker prepares and answers other requests while Redis works)."""
+        replies = await exchange_async(self._async_client(), standalone_commands(keys, field_reads), f"{self.what} read")
+        return standalone_replies(replies, keys, field_reads)
+
+    def _async_client(self) -> Any:
+        loop = asyncio.get_running_loop()
+        client = self._async_clients.get(loop)
+        if client is None:
+            kwargs = self.client.connection_pool.connection_kwargs
+            client = self._async_clients[loop] = redis.asyncio.Redis(
+                host=kwargs.get("host", "localhost"),
+                port=kwargs.get("port", 6379),
+                db=kwargs.get("db", 0),
+                username=kwargs.get("username"),
+                password=kwargs.get("password"),
+                socket_timeout=kwargs.get("socket_timeout"),
+                socket_connect_timeout=kwargs.get("socket_connect_timeout"),
+                retry=AsyncRetry(NoBackoff(), 0),
+            )
+        return client
 
     def put_many(self, items: Sequence[tuple[bytes, bytes]], *, ttl_seconds: int | None = None) -> None:
         try:
@@ -82,6 +110,11 @@ class RedisClusterOnlineStore(RedisOnlineStore):
             except redis.RedisError as exc:
                 raise OnlineStoreUnavailableError(f"{self.what} read failed: {exc}") from exc
             return self._read(keys, field_reads)
+
+    async def read_async(self, keys: Sequence[bytes], field_reads: Sequence[FieldRead]) -> tuple[Values, list[Values]]:
+        """The blocking :meth:`read` on a thread: a read may learn a new topology after a failover,
+        which redis-py's cluster client only does synchronously."""
+        return await asyncio.get_running_loop().run_in_executor(None, self.read, keys, field_reads)
 
     def _read(self, keys: Sequence[bytes], field_reads: Sequence[FieldRead]) -> tuple[Values, list[Values]]:
         commands = plan_commands(keys, field_reads)

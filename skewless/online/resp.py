@@ -47,10 +47,18 @@ def plan_commands(keys: Sequence[bytes], field_reads: Sequence[FieldRead]) -> li
 
 def standalone_read(client: Any, keys: Sequence[bytes], field_reads: Sequence[FieldRead], what: str) -> tuple[Values, list[Values]]:
     """One MGET for the rows and one HMGET per hash, in one write and one round trip."""
+    return standalone_replies(exchange(client, standalone_commands(keys, field_reads), what), keys, field_reads)
+
+
+def standalone_commands(keys: Sequence[bytes], field_reads: Sequence[FieldRead]) -> list[bytes]:
     packed = [command(b"MGET", keys[0], keys[1:])] if keys else []
     for hashes, fields in field_reads:
         packed += [_hmget(h, fields) for h in hashes]
-    replies = exchange(client, packed, what)
+    return packed
+
+
+def standalone_replies(replies: Sequence[Any], keys: Sequence[bytes], field_reads: Sequence[FieldRead]) -> tuple[Values, list[Values]]:
+    """The replies to :func:`standalone_commands`, as :meth:`~skewless.online.protocol.OnlineStore.read` returns them."""
     values: Values = replies[0] if keys else []
     at = 1 if keys else 0
     out: list[Values] = []
@@ -61,6 +69,25 @@ def standalone_read(client: Any, keys: Sequence[bytes], field_reads: Sequence[Fi
         out.append(flat)
         at += len(hashes)
     return values, out
+
+
+async def exchange_async(client: Any, commands: Sequence[bytes], what: str) -> list[Any]:
+    """:func:`exchange` on a ``redis.asyncio`` client: the event loop serves other requests while
+    Redis answers."""
+    if not commands:
+        return []
+    pool = client.connection_pool
+    connection = await pool.get_connection()
+    try:
+        await connection.send_packed_command([b"".join(commands)], check_health=False)
+        return [await connection.read_response() for _ in commands]
+    except BaseException as exc:
+        await connection.disconnect()  # replies may be left unread: the connection is out of step
+        if isinstance(exc, redis.RedisError):
+            raise OnlineStoreUnavailableError(f"{what} failed: {exc}") from exc
+        raise
+    finally:
+        await pool.release(connection)
 
 
 def place(

@@ -20,7 +20,7 @@ from skewless.definitions.types import DType, Embedding, Int64, String
 from skewless.errors import InvalidRequestError, OnlineStoreUnavailableError
 from skewless.online.columns import NOT_FOUND, NULL_VALUE, OUTSIDE_MAX_AGE, PRESENT, UNAVAILABLE, RawColumn, view_columns
 from skewless.online.keys import entity_keys
-from skewless.online.protocol import OnlineStore
+from skewless.online.protocol import FieldRead, OnlineStore, Values
 from skewless.online.read_plan import ReadPlan
 from skewless.online.window_columns import window_columns, window_read
 from skewless.transform.on_demand import arrow_to_udf_input, run_udf, udf_output_to_values, values_to_udf_input
@@ -76,21 +76,50 @@ def read_online(
     now_us: int,
     request_context: Mapping[str, Any] | None = None,
 ) -> OnlineResponse:
-    count = len(next(iter(rows.values()))) if rows else 0
-    keys_per_view = _keys_per_view(plan, rows)
-    rows_keys = (keys for view, keys in zip(plan.views, keys_per_view, strict=True) if not view.tiled)
-    distinct = list(dict.fromkeys(chain.from_iterable(rows_keys)))
-    field_reads = [window_read(view, keys, now_us) for view, keys in zip(plan.views, keys_per_view, strict=True) if view.tiled]
-    windows: list[Any]
+    pending = PendingRead.of(plan, rows, now_us=now_us)
     try:
-        values, windows = store.read(distinct, field_reads)
-        raw = dict(zip(distinct, values, strict=True))
-        available = True
+        fetched = store.read(pending.keys, pending.field_reads)
     except OnlineStoreUnavailableError:
-        raw, windows, available = {}, [None] * len(field_reads), False
+        fetched = None
+    return pending.finish(fetched, request_context)
+
+
+@dataclass
+class PendingRead:
+    """A read split at the store call, so a caller can make that call as it likes (serving awaits
+    it): :meth:`of` says what to fetch, :meth:`finish` builds the response from what came back."""
+
+    plan: ReadPlan
+    rows: dict[str, list[Any]]
+    now_us: int
+    keys_per_view: list[list[bytes]]
+    keys: list[bytes]  # rows of the snapshot views, each distinct entity once
+    field_reads: list[FieldRead]  # tiles of the windowed views, one read per view
+
+    @classmethod
+    def of(cls, plan: ReadPlan, rows: dict[str, list[Any]], *, now_us: int) -> PendingRead:
+        keys_per_view = _keys_per_view(plan, rows)
+        rows_keys = (keys for view, keys in zip(plan.views, keys_per_view, strict=True) if not view.tiled)
+        distinct = list(dict.fromkeys(chain.from_iterable(rows_keys)))
+        field_reads = [window_read(view, keys, now_us) for view, keys in zip(plan.views, keys_per_view, strict=True) if view.tiled]
+        return cls(plan, rows, now_us, keys_per_view, distinct, field_reads)
+
+    def finish(self, fetched: tuple[Values, list[Values]] | None, request_context: Mapping[str, Any] | None = None) -> OnlineResponse:
+        """The response from the store's answer (None: the store was unavailable)."""
+        return _respond(self, fetched, request_context)
+
+
+def _respond(
+    pending: PendingRead, fetched: tuple[Values, list[Values]] | None, request_context: Mapping[str, Any] | None
+) -> OnlineResponse:
+    plan, rows, now_us = pending.plan, pending.rows, pending.now_us
+    count = len(next(iter(rows.values()))) if rows else 0
+    available = fetched is not None
+    raw = dict(zip(pending.keys, fetched[0], strict=True)) if fetched is not None else {}
+    windows: list[Values | None] = list(fetched[1]) if fetched is not None else [None] * len(pending.field_reads)
     stored: dict[str, RawColumn] = {}
     window_values = iter(windows)
-    for view, keys in zip(plan.views, keys_per_view, strict=True):
+    for view, keys in zip(plan.views, pending.keys_per_view, strict=True):
         if view.tiled is not None:
             stored.update(window_columns(view, keys, next(window_values), t_us=now_us))
         else:

@@ -26,11 +26,13 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from skewless.errors import OnlineStoreUnavailableError
 from skewless.online.protocol import FieldRead, OnlineStore, Values
 
+_Outcome = tuple[Values, list[Values]] | OnlineStoreUnavailableError  # what a store read gave
 # (monotonic time it was read, what was read): a stored value or None if absent, or a hash's field values.
 Entry = tuple[float, Any]
 
@@ -87,6 +89,20 @@ class RowCache:
         self._entries.clear()
 
 
+@dataclass
+class _Lookup:
+    """One read's units (keys, and hashes with their fields), what the cache gave, what is missing."""
+
+    keys: Sequence[bytes]
+    field_reads: Sequence[FieldRead]
+    units: list[Hashable]
+    names: list[bytes]
+    now: float
+    found: list[Any]
+    missing: list[int]
+    call: tuple[list[bytes], list[FieldRead]] | None = field(default=None)
+
+
 class CachedRead:
     """One request's view of the store: cache first, then the store, then the cache again if the
     store fails. Never raises for an unavailable store; it records which keys it could only
@@ -116,67 +132,79 @@ class CachedRead:
         return self.read(keys, ())[0]
 
     def read(self, keys: Sequence[bytes], field_reads: Sequence[FieldRead]) -> tuple[Values, list[Values]]:
+        lookup = self._lookup(keys, field_reads)
+        if lookup.call is None:
+            return self._complete(lookup, None)
+        started = time.perf_counter()
+        try:
+            outcome: _Outcome = self.store.read(*lookup.call)
+        except OnlineStoreUnavailableError as exc:
+            outcome = exc
+        self.on_read(time.perf_counter() - started)
+        return self._complete(lookup, outcome)
+
+    async def read_async(self, keys: Sequence[bytes], field_reads: Sequence[FieldRead]) -> tuple[Values, list[Values]]:
+        """:meth:`read`, awaiting the store (a :class:`~skewless.serving.guard.GuardedStore`)."""
+        lookup = self._lookup(keys, field_reads)
+        if lookup.call is None:
+            return self._complete(lookup, None)
+        store: Any = self.store
+        started = time.perf_counter()
+        try:
+            outcome: _Outcome = await store.read_async(*lookup.call)
+        except OnlineStoreUnavailableError as exc:
+            outcome = exc
+        self.on_read(time.perf_counter() - started)
+        return self._complete(lookup, outcome)
+
+    def _lookup(self, keys: Sequence[bytes], field_reads: Sequence[FieldRead]) -> _Lookup:
+        """What the cache holds, and the store call for the rest (None: nothing left to read)."""
         # Each thing asked is a unit: a key, or a hash with the fields asked of it; ``names[i]`` is
         # what statuses know it by (the key, the hash's key).
         units: list[Hashable] = [*keys, *((h, fields) for hashes, fields in field_reads for h in hashes)]
         names = [*keys, *(h for hashes, _ in field_reads for h in hashes)]
-        found = self._units(units, names, keys, field_reads)
-        windows, at = [], len(keys)
-        for hashes, fields in field_reads:
+        lookup = _Lookup(keys, field_reads, units, names, time.monotonic(), [None] * len(units), list(range(len(units))))
+        cache = self.cache
+        if cache is not None and cache.staleness_seconds > 0:
+            entries = cache.get_many(units, lookup.now - cache.staleness_seconds)
+            lookup.missing = [i for i, entry in enumerate(entries) if entry is None]
+            lookup.found = [None if entry is None else entry[1] for entry in entries]
+        if lookup.missing:
+            missed_keys = [keys[i] for i in lookup.missing if i < len(keys)]
+            missed_units = {units[i] for i in lookup.missing[len(missed_keys) :]}
+            lookup.call = (missed_keys, [([h for h in hashes if (h, fields) in missed_units], fields) for hashes, fields in field_reads])
+        return lookup
+
+    def _complete(self, lookup: _Lookup, outcome: _Outcome | None) -> tuple[Values, list[Values]]:
+        """The values of every unit: from the cache, the store's answer, or the cache as a fallback."""
+        cache, found, missing, units, names = self.cache, lookup.found, lookup.missing, lookup.units, lookup.names
+        fallbacks = 0
+        if isinstance(outcome, OnlineStoreUnavailableError):
+            usable_after = lookup.now - cache.fallback_seconds if cache is not None else 0.0
+            for i in missing:
+                entry = cache.get(units[i], usable_after) if cache is not None and cache.fallback_seconds > 0 else None
+                if entry is None:
+                    self.unavailable.add(names[i])
+                else:
+                    found[i] = entry[1]
+                    self.cached.add(names[i])
+                    fallbacks += 1
+        elif outcome is not None and lookup.call is not None:
+            fetched = [*outcome[0], *_per_hash(outcome[1], lookup.call[1])]
+            for i, value in zip(missing, fetched, strict=True):
+                found[i] = value
+            if cache is not None:
+                cache.put_many([(units[i], value) for i, value in zip(missing, fetched, strict=True)], lookup.now)
+        if cache is not None:
+            self.on_lookup(len(units) - len(missing), len(missing), fallbacks)
+        windows, at = [], len(lookup.keys)
+        for hashes, fields in lookup.field_reads:
             flat: Values = []
             for per_hash in found[at : at + len(hashes)]:
                 flat += [None] * len(fields) if per_hash is None else per_hash
             windows.append(flat)
             at += len(hashes)
-        return found[: len(keys)], windows
-
-    def _units(self, units: list[Hashable], names: list[bytes], keys: Sequence[bytes], field_reads: Sequence[FieldRead]) -> list[Any]:
-        cache = self.cache
-        if cache is None:
-            try:
-                values, windows = self._read(keys, field_reads)
-            except OnlineStoreUnavailableError:
-                self.unavailable.update(names)
-                return [None] * len(units)
-            return [*values, *_per_hash(windows, field_reads)]
-        now = time.monotonic()
-        found: list[Any] = [None] * len(units)
-        missing = list(range(len(units)))
-        if cache.staleness_seconds > 0:
-            entries = cache.get_many(units, now - cache.staleness_seconds)
-            missing = [i for i, entry in enumerate(entries) if entry is None]
-            found = [None if entry is None else entry[1] for entry in entries]
-        fallbacks = 0
-        if missing:
-            missed_keys = [keys[i] for i in missing if i < len(keys)]
-            missed_units = {units[i] for i in missing[len(missed_keys) :]}
-            missed_reads = [([h for h in hashes if (h, fields) in missed_units], fields) for hashes, fields in field_reads]
-            try:
-                values, windows = self._read(missed_keys, missed_reads)
-            except OnlineStoreUnavailableError:
-                usable_after = now - cache.fallback_seconds
-                for i in missing:
-                    entry = cache.get(units[i], usable_after) if cache.fallback_seconds > 0 else None
-                    if entry is None:
-                        self.unavailable.add(names[i])
-                    else:
-                        found[i] = entry[1]
-                        self.cached.add(names[i])
-                        fallbacks += 1
-            else:
-                fetched = [*values, *_per_hash(windows, missed_reads)]
-                for i, value in zip(missing, fetched, strict=True):
-                    found[i] = value
-                cache.put_many([(units[i], value) for i, value in zip(missing, fetched, strict=True)], now)
-        self.on_lookup(len(units) - len(missing), len(missing), fallbacks)
-        return found
-
-    def _read(self, keys: Sequence[bytes], field_reads: Sequence[FieldRead]) -> tuple[Values, list[Values]]:
-        started = time.perf_counter()
-        try:
-            return self.store.read(keys, field_reads)
-        finally:
-            self.on_read(time.perf_counter() - started)
+        return found[: len(lookup.keys)], windows
 
     def put_many(self, items: Sequence[tuple[bytes, bytes]], *, ttl_seconds: int | None = None) -> None:
         self.store.put_many(items, ttl_seconds=ttl_seconds)

@@ -41,14 +41,14 @@ class FeaturesEndpoint:
         self._formats: dict[bytes, str | None] = {}  # query string -> its ?format (clients send one or two)
         self._ok = metrics.responses.labels(PATH, "200")  # the counter child of the common case, looked up once
 
-    def answer(
+    async def answer(
         self, body: bytes, query_format: str | None, accept: str | None, request_id: str | None, started: float
     ) -> tuple[bytes, str]:
         """(content, media type) of one request; ``started`` is its ``perf_counter`` arrival."""
         server = self.server
         media_type = response_format(query_format, accept)
         parsed = parse_request(body, max_rows=server.config.max_rows)
-        served, response = server.read(parsed)
+        served, response = await server.read_async(parsed)
         join_keys = served.plan.selection.join_keys
         content = encode_msgpack(response, join_keys, served.dtypes) if media_type == MSGPACK else encode_json(response, join_keys)
         served.latency.observe(time.perf_counter() - started)
@@ -73,7 +73,7 @@ class FeaturesEndpoint:
             body = await _body(receive)
             if body is None:  # the client left: nobody to answer
                 return
-            content, media_type = self.answer(body, self._format(scope["query_string"]), accept, request_id, started)
+            content, media_type = await self.answer(body, self._format(scope["query_string"]), accept, request_id, started)
         except SkewlessError as exc:
             status = status_of(exc)
             await _respond(send, status, orjson.dumps(error_body(exc)), _MEDIA[JSON])

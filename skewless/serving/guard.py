@@ -17,11 +17,11 @@ The embedded store (memory-mapped, in-process) cannot hang, so it is called dire
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
 
 from skewless.errors import OnlineStoreUnavailableError
 from skewless.online.protocol import FieldRead, OnlineStore, Values
@@ -58,27 +58,56 @@ class GuardedStore:
         return self.read(keys, ())[0]
 
     def read(self, keys: Sequence[bytes], field_reads: Sequence[FieldRead]) -> tuple[Values, list[Values]]:
-        if self._down_until and time.monotonic() < self._down_until:
-            raise OnlineStoreUnavailableError(f"the online store is unavailable ({self._reason}); retrying soon")
+        self._check_breaker()
         try:
             if self._executor is None:
                 result = self.store.read(keys, field_reads)
             else:
                 result = self._executor.submit(self.store.read, keys, field_reads).result(timeout=self.timeout_seconds)
-        except FutureTimeout:
+        except Exception as exc:
+            raise self._failed(exc) from exc
+        self._succeeded()
+        return result
+
+    async def read_async(self, keys: Sequence[bytes], field_reads: Sequence[FieldRead]) -> tuple[Values, list[Values]]:
+        """:meth:`read` for the event loop: a threaded backend is awaited on its thread; one with its
+        own async read (standalone Redis) is awaited, so the loop serves other requests meanwhile;
+        the embedded store, which never waits, is called directly."""
+        self._check_breaker()
+        read_async = getattr(self.store, "read_async", None)
+        try:
+            if self._executor is not None:
+                future = asyncio.wrap_future(self._executor.submit(self.store.read, keys, field_reads))
+                result = await asyncio.wait_for(future, self.timeout_seconds)
+            elif read_async is not None:  # its socket timeout bounds it, as for the blocking read
+                result = await read_async(keys, field_reads)
+            else:
+                result = self.store.read(keys, field_reads)
+        except Exception as exc:
+            raise self._failed(exc) from exc
+        self._succeeded()
+        return result
+
+    def _check_breaker(self) -> None:
+        if self._down_until and time.monotonic() < self._down_until:
+            raise OnlineStoreUnavailableError(f"the online store is unavailable ({self._reason}); retrying soon")
+
+    def _failed(self, exc: Exception) -> OnlineStoreUnavailableError:
+        """Open the breaker for a failed read; the error the caller raises."""
+        if isinstance(exc, TimeoutError):  # concurrent.futures' and asyncio's alike
             self._trip("timeout", f"no answer within {self.timeout_seconds * 1000:.0f} ms")
-            raise OnlineStoreUnavailableError(f"the online store did not answer within {self.timeout_seconds * 1000:.0f} ms") from None
-        except OnlineStoreUnavailableError as exc:
+            return OnlineStoreUnavailableError(f"the online store did not answer within {self.timeout_seconds * 1000:.0f} ms")
+        if isinstance(exc, OnlineStoreUnavailableError):
             self._trip("unavailable", exc.message)
-            raise
-        except Exception as exc:  # a backend bug or an unexpected client error: degrade, and log it
-            log.exception("online store read failed")
-            self._trip("error", f"{type(exc).__name__}: {exc}")
-            raise OnlineStoreUnavailableError(f"the online store failed: {exc}") from exc
+            return exc
+        log.exception("online store read failed", exc_info=exc)  # a backend bug or an unexpected client error: degrade, and log it
+        self._trip("error", f"{type(exc).__name__}: {exc}")
+        return OnlineStoreUnavailableError(f"the online store failed: {exc}")
+
+    def _succeeded(self) -> None:
         if self._down_until:
             log.warning("online store is back")
             self._down_until = 0.0
-        return result
 
     def _trip(self, kind: str, reason: str) -> None:
         if not self._down_until:

@@ -41,7 +41,7 @@ async def get_online_features(request: Request) -> Response:
     headers = request.headers
     body = await request.body()
     query_format = request.query_params.get("format")
-    content, media_type = endpoint.answer(body, query_format, headers.get("accept"), headers.get("x-request-id"), started)
+    content, media_type = await endpoint.answer(body, query_format, headers.get("accept"), headers.get("x-request-id"), started)
     return Response(content, media_type=media_type)
 
 

@@ -16,7 +16,7 @@ from skewless.definitions.selection import select_features
 from skewless.errors import InvalidRequestError
 from skewless.online.protocol import OnlineStore
 from skewless.online.read_plan import ReadPlan, compile_read_plan
-from skewless.online.retrieval import OnlineResponse, read_online
+from skewless.online.retrieval import OnlineResponse, PendingRead
 from skewless.registry.registry import Registry, RegistrySnapshot
 from skewless.registry.watch import RegistryWatcher
 from skewless.serving import openapi
@@ -128,15 +128,23 @@ class FeatureServer:
         return served
 
     def read(self, request: FeatureRequest, *, now_us: int | None = None) -> tuple[ServedPlan, OnlineResponse]:
+        served, pending, reader = self._begin(request, now_us)
+        response = pending.finish(reader.read(pending.keys, pending.field_reads), request.request_context)
+        return served, _marked(served, request, response, reader)
+
+    async def read_async(self, request: FeatureRequest, *, now_us: int | None = None) -> tuple[ServedPlan, OnlineResponse]:
+        """:meth:`read` for the event loop: while Redis answers, the worker serves other requests."""
+        served, pending, reader = self._begin(request, now_us)
+        response = pending.finish(await reader.read_async(pending.keys, pending.field_reads), request.request_context)
+        return served, _marked(served, request, response, reader)
+
+    def _begin(self, request: FeatureRequest, now_us: int | None) -> tuple[ServedPlan, PendingRead, CachedRead]:
         served = self.plan(request)
-        plan, rows = served.plan, request.entities
         _check_columns(served, request)
         reader = CachedRead(self.store, self.cache, on_lookup=self.metrics.cache_lookup, on_read=self.metrics.store_latency.observe)
         now = time.time_ns() // 1000 if now_us is None else now_us
-        response = read_online(plan, reader, rows, now_us=now, request_context=request.request_context)
-        if reader.degraded:
-            mark_degraded(plan, rows, response, reader.cached, reader.unavailable)
-        return served, response
+        return served, PendingRead.of(served.plan, request.entities, now_us=now), reader
+
 
     def ready(self) -> str | None:
         """None when ready, else why not."""
@@ -156,6 +164,13 @@ class FeatureServer:
             )
             self._openapi = cached = (state.snapshot.revision, doc)
         return cached[1]
+
+
+def _marked(served: ServedPlan, request: FeatureRequest, response: OnlineResponse, reader: CachedRead) -> OnlineResponse:
+    """Statuses of what the store could not give (see :mod:`skewless.serving.statuses`)."""
+    if reader.degraded:
+        mark_degraded(served.plan, request.entities, response, reader.cached, reader.unavailable)
+    return response
 
 
 def _check_columns(served: ServedPlan, request: FeatureRequest) -> None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import msgpack
 import pytest
@@ -129,3 +131,21 @@ def test_expired_fields_are_written_afresh_and_dropped(store: OnlineStore, prefi
     # old[0] started afresh (5, not 1 + 5); 5 fields > 3: the expired ones went, old[0] among them
     # only if it is expired by name (it is), so what is left is the live field.
     assert store.read([], [([state_key(tag)], FieldSet([*old, live]))])[1][0] == [None, None, None, None, msgpack.packb([7])]
+
+
+def test_an_async_read_gives_what_a_read_gives(store: OnlineStore, prefix: bytes) -> None:
+    """Serving awaits ``read_async`` where a backend has one (Redis: its own connections on the event loop)."""
+    read_async = getattr(store, "read_async", None)
+    if read_async is None:
+        pytest.skip("the embedded store never waits: serving calls read")
+    store.put_many([(prefix + b"a", b"1"), (prefix + b"b", b"2")])
+    keys = [prefix + b"b", prefix + b"nothing", prefix + b"a"]
+    field_reads = [([state_key(b"{" + prefix + b"none}")], FieldSet([b"t:1", b"t:2"]))]
+
+    async def twice() -> list[Any]:  # two reads on one loop: the second reuses its connection
+        return [await read_async(keys, field_reads), await read_async(keys[:1], [])]
+
+    assert asyncio.run(twice()) == [store.read(keys, field_reads), store.read(keys[:1], [])] == [
+        ([b"2", None, b"1"], [[None, None]]),
+        ([b"2"], []),
+    ]

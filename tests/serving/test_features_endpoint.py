@@ -104,7 +104,7 @@ def test_an_unexpected_error_is_a_plain_500_counted_and_raised(store: FeatureSto
         def broken(*args: Any, **kwargs: Any) -> Any:
             raise RuntimeError("a bug")
 
-        monkeypatch.setattr(app.state.server, "read", broken)
+        monkeypatch.setattr(app.state.server, "read_async", broken)
         with TestClient(app, raise_server_exceptions=False) as client:
             response = client.post("/get-online-features", json=GOOD)
             count = metric(client.get("/metrics").text, "skewless_requests_total", path="/get-online-features", code="500")
