@@ -4,12 +4,13 @@ No server. Any number of processes read concurrently while one writes (MVCC: rea
 last committed transaction and never wait), and a read of 51 keys is ~51 B-tree lookups in
 mapped memory. Values carry their expiry time, checked on read. A hash (an entity's tiles, see
 :mod:`skewless.online.tile_keys`) is one value: a msgpack map of field -> bytes. Decoding the maps
-of a slate's 51 entities was most of an embedded read, so the decoded maps of recent reads are
-kept with the bytes they came from, and reused while the stored bytes are the same (one memcmp).
+of a slate's 51 entities was most of an embedded read, so the values recent reads took from them
+are kept with the bytes they came from, and reused while the stored bytes are the same.
 """
 
 from __future__ import annotations
 
+import contextlib
 import struct
 import time
 from collections.abc import Sequence
@@ -18,11 +19,11 @@ from pathlib import Path
 import lmdb
 import msgpack
 
-from skewless.online.protocol import FieldRead, Values
+from skewless.online.protocol import FieldRead, FieldSet, Values
 
 EXPIRY = struct.Struct(">q")  # µs since the epoch; 0 = never
 DEFAULT_MAP_SIZE = 64 << 30  # address space, not disk: the file grows with the data
-DECODED_STATES = 4_096  # decoded entity states kept (a few KB each): the hot articles of a feed
+DECODED_STATES = 4_096  # entity states whose read values are kept: the hot articles of a feed
 
 
 class EmbeddedOnlineStore:
@@ -31,7 +32,7 @@ class EmbeddedOnlineStore:
         self.path.mkdir(parents=True, exist_ok=True)
         # One environment per process and path; lock=True lets processes share it safely.
         self.env = lmdb.open(str(self.path), map_size=map_size, max_dbs=1, subdir=True, readahead=False, lock=True)
-        self._decoded: dict[bytes, tuple[bytes, dict[bytes, bytes]]] = {}  # hash key -> (stored bytes, map)
+        self._decoded: dict[bytes, tuple[bytes, FieldSet, Values]] = {}  # hash key -> (stored bytes, fields, values)
 
     def get_many(self, keys: Sequence[bytes]) -> Values:
         with self.env.begin(buffers=False) as txn:
@@ -44,25 +45,30 @@ class EmbeddedOnlineStore:
             values = _live_values(txn, keys, now)
             for hashes, wanted in field_reads:
                 flat: Values = []
-                names = wanted.names
                 for key in hashes:
-                    state = self._state(txn.get(key), key, now)
-                    # map(get) runs in C: an entity of a slate asks ~25 fields, a slate ~1,300.
-                    flat += map(state.get, names) if state is not None else [None] * len(names)
+                    flat += self._fields(txn.get(key), key, wanted, now)
                 fields.append(flat)
         return values, fields
 
-    def _state(self, raw: bytes | None, key: bytes, now_us: int) -> dict[bytes, bytes] | None:
+    def _fields(self, raw: bytes | None, key: bytes, wanted: FieldSet, now_us: int) -> Values:
+        """The ``wanted`` fields of the state stored as ``raw``: decoding whole states was most of an
+        embedded read, so the values given for (key, field set) are kept with the stored bytes they
+        came from and given again while those bytes are the same (one memcmp). Only the values are
+        kept, not the decoded state: fewer objects for the garbage collector to walk."""
         if raw is None or 0 < EXPIRY.unpack_from(raw)[0] <= now_us:
-            return None
-        decoded = self._decoded.get(key)
-        if decoded is not None and decoded[0] == raw:
-            return decoded[1]
-        state: dict[bytes, bytes] = msgpack.unpackb(raw[8:])
-        if len(self._decoded) >= DECODED_STATES:
-            self._decoded.clear()  # not LRU: a dict cleared now and then is safe from any thread
-        self._decoded[key] = (raw, state)
-        return state
+            return [None] * len(wanted)
+        kept = self._decoded.get(key)
+        if kept is not None and kept[1] is wanted and kept[0] == raw:
+            return kept[2]
+        # map(get) runs in C: an entity of a slate asks ~25 fields, a slate ~1,300.
+        values: Values = list(map(msgpack.unpackb(raw[8:]).get, wanted.names))
+        decoded = self._decoded
+        if len(decoded) >= DECODED_STATES:
+            # The oldest entry (dicts keep insertion order); another thread may have taken it.
+            with contextlib.suppress(KeyError, StopIteration, RuntimeError):
+                del decoded[next(iter(decoded))]
+        decoded[key] = (raw, wanted, values)
+        return values
 
     def put_many(self, items: Sequence[tuple[bytes, bytes]], *, ttl_seconds: int | None = None) -> None:
         expires = 0 if ttl_seconds is None else time.time_ns() // 1000 + ttl_seconds * 1_000_000
