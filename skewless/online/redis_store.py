@@ -44,7 +44,8 @@ class RedisOnlineStore:
 
     async def read_async(self, keys: Sequence[bytes], field_reads: Sequence[FieldRead]) -> tuple[Values, list[Values]]:
         """:meth:`read` on the running event loop's own connections (serving awaits it, so one
-        worker prepares and answers other requests while Redis works)."""
+        worker prepares and answers other requests while Redis works). Unbounded: the caller
+        times it out."""
         replies = await exchange_async(self._async_client(), standalone_commands(keys, field_reads), f"{self.what} read")
         return standalone_replies(replies, keys, field_reads)
 
@@ -59,7 +60,9 @@ class RedisOnlineStore:
                 db=kwargs.get("db", 0),
                 username=kwargs.get("username"),
                 password=kwargs.get("password"),
-                socket_timeout=kwargs.get("socket_timeout"),
+                # No socket timeout: on a busy loop it would fire on answers that came in time;
+                # the caller bounds the read (serving's GuardedStore, which allows for that).
+                socket_timeout=None,
                 socket_connect_timeout=kwargs.get("socket_connect_timeout"),
                 retry=AsyncRetry(NoBackoff(), 0),
             )

@@ -20,14 +20,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 from skewless.errors import OnlineStoreUnavailableError
 from skewless.online.protocol import FieldRead, OnlineStore, Values
 
 log = logging.getLogger(__name__)
 READ_THREADS = 4
+_GRACE_TURNS = 3  # loop turns a late-seen answer may need: its socket read, then the read's own steps
+_EXTENSIONS = 3  # more timeouts a read gets when the loop, not the store, was late
+_T = TypeVar("_T")
 
 
 class GuardedStore:
@@ -77,16 +81,43 @@ class GuardedStore:
         read_async = getattr(self.store, "read_async", None)
         try:
             if self._executor is not None:
-                future = asyncio.wrap_future(self._executor.submit(self.store.read, keys, field_reads))
-                result = await asyncio.wait_for(future, self.timeout_seconds)
-            elif read_async is not None:  # its socket timeout bounds it, as for the blocking read
-                result = await read_async(keys, field_reads)
+                result = await self._within(asyncio.wrap_future(self._executor.submit(self.store.read, keys, field_reads)))
+            elif read_async is not None:
+                result = await self._within(read_async(keys, field_reads))
             else:
                 result = self.store.read(keys, field_reads)
         except Exception as exc:
             raise self._failed(exc) from exc
         self._succeeded()
         return result
+
+    async def _within(self, awaitable: Awaitable[_T]) -> _T:
+        """``awaitable``'s result, or TimeoutError if the store has not answered within the timeout.
+
+        A busy event loop (other requests' work) is not a slow store, but it delays everything: the
+        read's send, the answer's arrival, and the timer, which runs before an answer seen in the
+        same loop turn. So the loop first runs what it already had ready, and a timer that fired
+        late (the loop was busy for at least half the timeout past the deadline) gives the read
+        another timeout, up to ``_EXTENSIONS`` times. A store that does not answer while the loop
+        is free still fails after one timeout. (A socket timeout on the read itself would fail
+        answers that came in time, under load.)"""
+        loop = asyncio.get_running_loop()
+        task = asyncio.ensure_future(awaitable)
+        deadline = loop.time() + self.timeout_seconds
+        for extension in range(_EXTENSIONS + 1):
+            await asyncio.wait((task,), timeout=max(0.0, deadline - loop.time()))
+            for _ in range(_GRACE_TURNS):
+                if task.done():
+                    return task.result()
+                await asyncio.sleep(0)
+            if task.done():
+                return task.result()
+            now = loop.time()
+            if now - deadline < self.timeout_seconds / 2 or extension == _EXTENSIONS:
+                break
+            deadline = now + self.timeout_seconds
+        task.cancel()
+        raise TimeoutError
 
     def _check_breaker(self) -> None:
         if self._down_until and time.monotonic() < self._down_until:
