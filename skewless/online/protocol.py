@@ -12,19 +12,24 @@ one round trip per Redis node.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import count
 from typing import Any, Protocol
+
+_SERIALS = count()
 
 
 class FieldSet:
     """The fields a read asks of each of its hashes. Made once per read plan and reused by the
     requests that follow, so a backend may keep their encoding (``encoded``) and a cache may key
-    entries by it (identity: two sets are equal only if they are the same object)."""
+    entries by its ``serial`` (unique in the process: two sets are the same only if they are the
+    same object; an int keeps a cache's keys out of the garbage collector's way)."""
 
-    __slots__ = ("encoded", "names")
+    __slots__ = ("encoded", "names", "serial")
 
     def __init__(self, names: Sequence[bytes]) -> None:
         self.names = tuple(names)
         self.encoded: dict[str, Any] = {}
+        self.serial = next(_SERIALS)
 
     def __len__(self) -> int:
         return len(self.names)

@@ -16,7 +16,7 @@ it saves costs hundreds).
 
 Absent keys are cached too (as absent), so a missing entity does not cost a round trip each time.
 An entity's tiles are cached the same way, as the values of the fields a read asked of its state
-hash, under (hash key, field set): a read plan asks new fields each base tile, so a window's
+hash, under (hash key, field set serial): a read plan asks new fields each base tile, so a window's
 tiles are never older than the staleness either.
 The cache is used from the event loop only (one thread), so it needs no lock.
 """
@@ -161,7 +161,7 @@ class CachedRead:
         """What the cache holds, and the store call for the rest (None: nothing left to read)."""
         # Each thing asked is a unit: a key, or a hash with the fields asked of it; ``names[i]`` is
         # what statuses know it by (the key, the hash's key).
-        units: list[Hashable] = [*keys, *((h, fields) for hashes, fields in field_reads for h in hashes)]
+        units: list[Hashable] = [*keys, *((h, fields.serial) for hashes, fields in field_reads for h in hashes)]
         names = [*keys, *(h for hashes, _ in field_reads for h in hashes)]
         lookup = _Lookup(keys, field_reads, units, names, time.monotonic(), [None] * len(units), list(range(len(units))))
         cache = self.cache
@@ -172,7 +172,10 @@ class CachedRead:
         if lookup.missing:
             missed_keys = [keys[i] for i in lookup.missing if i < len(keys)]
             missed_units = {units[i] for i in lookup.missing[len(missed_keys) :]}
-            lookup.call = (missed_keys, [([h for h in hashes if (h, fields) in missed_units], fields) for hashes, fields in field_reads])
+            missed_reads: list[FieldRead] = [
+                ([h for h in hashes if (h, fields.serial) in missed_units], fields) for hashes, fields in field_reads
+            ]
+            lookup.call = (missed_keys, missed_reads)
         return lookup
 
     def _complete(self, lookup: _Lookup, outcome: _Outcome | None) -> tuple[Values, list[Values]]:
@@ -216,10 +219,11 @@ class CachedRead:
         pass
 
 
-def _per_hash(windows: Sequence[Values], field_reads: Sequence[FieldRead]) -> list[Values]:
-    """Each field read's flat values cut back into one list per hash."""
-    out: list[Values] = []
+def _per_hash(windows: Sequence[Values], field_reads: Sequence[FieldRead]) -> list[tuple[bytes | None, ...]]:
+    """Each field read's flat values cut back into one tuple per hash (a tuple of bytes, unlike a
+    list, drops out of the garbage collector's tracking: a full cache holds ~100k of them)."""
+    out: list[tuple[bytes | None, ...]] = []
     for flat, (hashes, fields) in zip(windows, field_reads, strict=True):
         width = len(fields)
-        out += [flat[j * width : (j + 1) * width] for j in range(len(hashes))]
+        out += [tuple(flat[j * width : (j + 1) * width]) for j in range(len(hashes))]
     return out
