@@ -145,7 +145,11 @@ def test_an_async_read_gives_what_a_read_gives(store: OnlineStore, prefix: bytes
     async def twice() -> list[Any]:  # two reads on one loop: the second reuses its connection
         return [await read_async(keys, field_reads), await read_async(keys[:1], [])]
 
-    assert asyncio.run(twice()) == [store.read(keys, field_reads), store.read(keys[:1], [])] == [
-        ([b"2", None, b"1"], [[None, None]]),
-        ([b"2"], []),
-    ]
+    assert (
+        asyncio.run(twice())
+        == [store.read(keys, field_reads), store.read(keys[:1], [])]
+        == [
+            ([b"2", None, b"1"], [[None, None]]),
+            ([b"2"], []),
+        ]
+    )
