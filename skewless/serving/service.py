@@ -145,7 +145,6 @@ class FeatureServer:
         now = time.time_ns() // 1000 if now_us is None else now_us
         return served, PendingRead.of(served.plan, request.entities, now_us=now), reader
 
-
     def ready(self) -> str | None:
         """None when ready, else why not."""
         if not self.store.available:
