@@ -15,7 +15,7 @@ from typing import Any
 from skewless.online.keys import entity_keys
 from skewless.online.read_plan import ReadPlan
 from skewless.online.retrieval import CACHED, NOT_FOUND, NULL_VALUE, PRESENT, UNAVAILABLE, OnlineResponse
-from skewless.online.tile_keys import tile_tag
+from skewless.online.tile_keys import state_key, tile_tag
 
 _GOOD = (PRESENT, NULL_VALUE)
 
@@ -27,16 +27,13 @@ def mark_degraded(
     output_of = {o.internal: o.name for o in plan.selection.outputs}
     marks_of: dict[str, list[str | None]] = {}  # internal column -> per row: None, CACHED or UNAVAILABLE
     tiled: set[str] = set()
-    tag_marks: dict[bytes, str] | None = None
     for view in plan.views:
         keys = entity_keys(view.prefix, view.join_keys, rows)
         if view.tiled is not None:
-            # A window is read from many tile keys of its entity: it is as degraded as the worst of them.
-            tag_marks = _marks_by_tag(cached, unavailable) if tag_marks is None else tag_marks
-            marks: list[str | None] = [tag_marks.get(tile_tag(key)) for key in keys]
+            # A window is read from its entity's state (a hash): as degraded as that read.
+            keys = [state_key(tile_tag(key)) for key in keys]
             tiled.update(view.selection.column(f) for f in view.selection.features)
-        else:
-            marks = [UNAVAILABLE if key in unavailable else CACHED if key in cached else None for key in keys]
+        marks: list[str | None] = [UNAVAILABLE if key in unavailable else CACHED if key in cached else None for key in keys]
         for feature in view.selection.features:
             marks_of[view.selection.column(feature)] = marks
     for internal, marks in marks_of.items():
@@ -52,15 +49,6 @@ def mark_degraded(
             name = output_of.get(odfv.column(feature))
             if name is not None:
                 _apply(response, name, marks, clear=True)
-
-
-def _marks_by_tag(cached: set[bytes], unavailable: set[bytes]) -> dict[bytes, str]:
-    marks: dict[bytes, str] = {}
-    for keys, mark in ((cached, CACHED), (unavailable, UNAVAILABLE)):  # unavailable last: it wins
-        for key in keys:
-            if key.startswith(b"{"):
-                marks[key[: key.index(b"}") + 1]] = mark
-    return marks
 
 
 def _worst(marks: Any) -> str | None:
