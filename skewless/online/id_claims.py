@@ -16,8 +16,6 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-import redis
-
 from skewless.online.resp import bulk, run_keyed
 
 _EXPIRY_BYTES = 8
@@ -27,12 +25,15 @@ def claim_key(project: str, source: str, event_id: bytes) -> bytes:
     return f"sk:{project}:claim:{source}:".encode() + event_id
 
 
-def claim(store: Any, keys: Sequence[bytes], seqs: Sequence[int], expires_at_us: Sequence[int]) -> list[bool]:
-    """For each (id key, log position), whether that position holds the id (claimed now or before)."""
+def claim(writer: Any, keys: Sequence[bytes], seqs: Sequence[int], expires_at_us: Sequence[int]) -> list[bool]:
+    """For each (id key, log position), whether that position holds the id (claimed now or before).
+    ``writer``: the tile writer of the store (:func:`~skewless.online.tile_writes.tile_writer_for`),
+    whose connections suit bulk writes."""
     if not keys:
         return []
     from skewless.online.embedded import EXPIRY, EmbeddedOnlineStore
 
+    store = writer.store
     if isinstance(store, EmbeddedOnlineStore):
         now = time.time_ns() // 1000
         result = []
@@ -45,14 +46,12 @@ def claim(store: Any, keys: Sequence[bytes], seqs: Sequence[int], expires_at_us:
                 txn.put(key, EXPIRY.pack(expires) + str(seq).encode())
                 result.append(True)
         return result
-    client = store if isinstance(store, redis.Redis | redis.RedisCluster) else getattr(store, "client", None)
-    if client is None:
-        raise TypeError(f"no id claims for {type(store).__name__}")
+    client = getattr(writer, "client", None) or store.client
     # SET key seq NX PXAT t GET: sets only a new claim, and answers the claim there was (None if none).
     head, options = b"*7\r\n$3\r\nSET\r\n", b"$2\r\nNX\r\n$4\r\nPXAT\r\n"
     commands = [
         (key, head + bulk(key) + bulk(b"%d" % seq) + options + bulk(b"%d" % max(1, expires // 1000)) + b"$3\r\nGET\r\n")
         for key, seq, expires in zip(keys, seqs, expires_at_us, strict=True)
     ]
-    previous = run_keyed(client, commands, "claiming event ids")
+    previous = run_keyed(client, commands, "claiming event ids", node_client=getattr(writer, "node_client", None))
     return [value is None or int(value) == seq for value, seq in zip(previous, seqs, strict=True)]

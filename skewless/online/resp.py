@@ -9,7 +9,7 @@ Here the commands are written in RESP directly, the fields of a :class:`FieldSet
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import redis
@@ -104,9 +104,12 @@ def place(
     return values, [[v for reply in per_hash for v in reply] for per_hash in grouped]
 
 
-def run_keyed(client: Any, commands: Sequence[tuple[bytes, bytes]], what: str) -> list[Any]:
+def run_keyed(
+    client: Any, commands: Sequence[tuple[bytes, bytes]], what: str, *, node_client: Callable[[Any], Any] | None = None
+) -> list[Any]:
     """Replies to (key, command) pairs, in order: on a cluster each command goes to the node
-    owning its key's slot, all nodes written to before any reply is read."""
+    owning its key's slot (through ``node_client(node)`` when given, e.g. a client with a longer
+    timeout for bulk writes), all nodes written to before any reply is read."""
     if not isinstance(client, redis.RedisCluster):
         return exchange(client, [c for _, c in commands], what)
     cluster: Any = client  # redis-py's cluster methods are untyped
@@ -118,7 +121,8 @@ def run_keyed(client: Any, commands: Sequence[tuple[bytes, bytes]], what: str) -
         positions.append(i)
     groups = list(by_node.values())
     replies: list[Any] = [None] * len(commands)
-    answered = exchange_all([(cluster.get_redis_connection(node), packed) for node, packed, _ in groups], what)
+    of_node = node_client or cluster.get_redis_connection
+    answered = exchange_all([(of_node(node), packed) for node, packed, _ in groups], what)
     for (_, _, positions), answers in zip(groups, answered, strict=True):
         for i, answer in zip(positions, answers, strict=True):
             replies[i] = answer

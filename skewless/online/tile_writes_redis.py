@@ -119,7 +119,11 @@ class RedisClusterTileWriter:
 
     def __init__(self, store: RedisClusterOnlineStore) -> None:
         self.store = store
-        self._clients: dict[str, tuple[Any, Any]] = {}
+        self._scripts: dict[str, Any] = {}
+
+    def node_client(self, node: Any) -> redis.Redis:
+        """A client to ``node`` whose timeout suits bulk writes (the id claims use it too)."""
+        return _writing_client(self.store.client.get_redis_connection(node))
 
     def merge_tiles(self, updates: Sequence[EntityUpdate]) -> list[list[bytes]]:
         cluster = self.store.client
@@ -130,7 +134,7 @@ class RedisClusterTileWriter:
                 # A failover moved slots: learn the new topology and send everything again (the calls
                 # that already ran find their ids in the guard and change nothing).
                 cluster.nodes_manager.initialize()
-                self._clients.clear()
+                self._scripts.clear()
                 return self._merge(cluster, updates)
         except redis.RedisError as exc:
             raise OnlineStoreUnavailableError(f"{self.store.what} tile write failed: {exc}") from exc
@@ -141,11 +145,11 @@ class RedisClusterTileWriter:
             node = cluster.nodes_manager.get_node_from_slot(cluster.keyslot(guard_key(update.tag)))
             by_node.setdefault(node.name, (node, []))[1].append(i)
         result: list[list[bytes]] = [[] for _ in updates]
-        for name, (node, indexes) in by_node.items():
-            if name not in self._clients:
-                client = _writing_client(cluster.get_redis_connection(node))
-                self._clients[name] = (client, client.register_script(_SCRIPT))
-            client, script = self._clients[name]
+        for node, indexes in by_node.values():
+            client = self.node_client(node)
+            script = self._scripts.get(node.name)
+            if script is None:
+                script = self._scripts[node.name] = client.register_script(_SCRIPT)
             for i, seen in zip(indexes, _run(client, script, [updates[i] for i in indexes], per_call=1), strict=True):
                 result[i] = seen
         return result

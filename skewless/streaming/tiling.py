@@ -61,7 +61,7 @@ def first_deliveries(
     expires = (_micros(events.column(source.timestamp_field)) + keep_us).tolist()
     keys = [claim_key(project, source.name, i) for i in ids]
     # The writer's own connection: the online store's client has the serving timeout (tens of ms).
-    owned = claim(getattr(writer, "client", None) or writer.store, keys, list(seqs), expires)  # type: ignore[attr-defined]
+    owned = claim(writer, keys, list(seqs), expires)
     if all(owned):
         return events, list(seqs)
     rows = [r for r, ok in enumerate(owned) if ok]
