@@ -74,11 +74,17 @@ def read_windows_fast(values: Values, tiled: TiledView, entities: int, t_us: int
             grid[tile_rows] = [[_number(p[i], codes[i]) for i in numeric] for p in decoded]
     cube = grid.reshape(entities, width, len(numeric))[:, : len(positions), :]
 
-    raw = [_raw_partial(tiled, values[e * width + width - 1], t_us) for e in range(entities)]
-    raw_grid = np.tile(identity, (entities, 1))
-    for e, partial in enumerate(raw):
-        if partial is not None:
-            raw_grid[e] = [_number(partial[k], codes[k]) for k in numeric]
+    raws = values[width - 1 :: width]
+    fast_raw = None if read.ordered else _raw_grid(layout, raws, t_us, read)
+    if fast_raw is not None:
+        raw: list[Partial | None] = [None] * entities  # only ordered outputs would read them
+        raw_grid = fast_raw
+    else:
+        raw = [_raw_partial(tiled, value, t_us) for value in raws]
+        raw_grid = np.tile(identity, (entities, 1))
+        for e, partial in enumerate(raw):
+            if partial is not None:
+                raw_grid[e] = [_number(partial[k], codes[k]) for k in numeric]
     by_row = dict(zip(tile_rows.tolist(), decoded, strict=True)) if read.ordered else {}
     columns: dict[str, list[Any]] = {}
     merged_of: dict[int, np.ndarray] = {}  # outputs over the same window (views and clicks 10m) merge once
@@ -221,6 +227,46 @@ def _number(slot: Any, code: str) -> float:
 
 def _as_type(value: float, dtype: Any) -> Any:
     return int(value) if dtype in (Int64, Timestamp) else value
+
+
+def _raw_grid(layout: Any, raws: Sequence[bytes | None], t_us: int, read: _ReadPlan) -> np.ndarray | None:
+    """The numeric slots of each entity's raw events before ``t``, as one array (entities, slots),
+    or None when a value is not a number (the per-record path takes it). A hot article holds
+    thousands of raw events in its current base tile; one Python call per record cost ~8 µs."""
+    grid = np.tile(read.identity, (len(raws), 1))
+    records: list[Any] = []
+    owners: list[int] = []
+    for e, raw in enumerate(raws):
+        if raw is not None:
+            unpacker = msgpack.Unpacker()
+            unpacker.feed(raw)
+            before = len(records)
+            for written in unpacker:  # one array of records per write
+                records.extend(written)
+            owners += [e] * (len(records) - before)
+    if not records:
+        return grid
+    ts = np.fromiter(map(operator.itemgetter(0), records), dtype=np.int64, count=len(records))
+    owner = np.asarray(owners, dtype=np.int64)
+    before_t = ts < t_us
+    for j, k in enumerate(read.numeric):
+        slot = layout.slots[k]
+        position = 2 + layout.columns.index(slot.column)
+        try:
+            column = np.array([np.nan if v is None else v for v in map(operator.itemgetter(position), records)], dtype=np.float64)
+        except (TypeError, ValueError):
+            return None
+        counted = before_t & ~np.isnan(column)  # a null or NaN value contributes nothing, as in a tile
+        at, numbers = owner[counted], column[counted]
+        if slot.op == "count":
+            grid[:, j] += np.bincount(at, minlength=len(raws))
+        elif slot.op == "sum":
+            grid[:, j] += np.bincount(at, weights=numbers, minlength=len(raws))
+        elif slot.op == "min":
+            np.minimum.at(grid[:, j], at, numbers)
+        else:
+            np.maximum.at(grid[:, j], at, numbers)
+    return grid
 
 
 def _raw_partial(tiled: TiledView, raw: bytes | None, t_us: int) -> Partial | None:
