@@ -164,10 +164,6 @@ class TileLayout:
         """(level, start µs) of every tile an event at ``ts_us`` belongs to."""
         return [(level, floor_to(ts_us, level)) for level in self.levels]
 
-    def expires_at_us(self, level: int, start_us: int) -> int:
-        """When tile (level, start) can no longer be read by any window within the history."""
-        return start_us + (level + self.retention[level] + self.history_seconds) * MICROS
-
 
 def floor_to(ts_us: int, level_seconds: int) -> int:
     step = level_seconds * MICROS

@@ -5,7 +5,7 @@
 -- start, field count past which expired fields are dropped]; ARGV[2]: now (µs). Then per entity, in
 -- KEYS' order: which spec (1-based), guard expiry (ms), forget ids scored below this (µs), and one
 -- msgpack array [ids, their event times (µs), tiles, raws]: tiles a flat list of field, msgpack
--- partial, expiry (µs); raws the same with records to append. (One argument, not one per id and
+-- partial; raws the same with records to append. (One argument, not one per id and
 -- tile: packing and parsing thousands of arguments a batch cost more than the merges.)
 -- Returns per entity the ids its guard already held: if there are any, nothing of it was written.
 -- The merge rules mirror skewless/aggregation/tiles.py; the contract suite checks both.
@@ -54,9 +54,13 @@ end
 
 local now_us = tonumber(ARGV[2])
 
-local function expired(field)  -- a field's expiry follows from its name: <prefix><start µs>
+local function expiry_of(field)  -- a field's expiry follows from its name: <prefix><start µs>
   local prefix, start = string.match(field, '^(.*:)(%d+)$')
-  return tonumber(start) + keeps[prefix] <= now_us
+  return tonumber(start) + keeps[prefix]
+end
+
+local function expired(field)
+  return expiry_of(field) <= now_us
 end
 
 local result = {}
@@ -94,27 +98,28 @@ for e = 1, #KEYS / 2 do
       if current and expired(field) then return false end
       return current
     end
-    local function made(expires_us)
+    local function made(field)
+      local expires_us = expiry_of(field)
       if expires_us > latest then latest = expires_us end
     end
-    for i = 1, #tiles, 3 do
+    for i = 1, #tiles, 2 do
       local field, payload = tiles[i], tiles[i + 1]
       local current = current_of(field)
       if current then
         redis.call('HSET', state, field, cmsgpack.pack(merge(cmsgpack.unpack(current), cmsgpack.unpack(payload))))
       else
         redis.call('HSET', state, field, payload)
-        made(tiles[i + 2])
+        made(field)
       end
     end
-    for i = 1, #raws, 3 do
+    for i = 1, #raws, 2 do
       local field = raws[i]
       local current = current_of(field)
       if current then
         redis.call('HSET', state, field, current .. raws[i + 1])
       else
         redis.call('HSET', state, field, raws[i + 1])
-        made(raws[i + 2])
+        made(field)
       end
     end
     if latest > 0 then

@@ -24,9 +24,9 @@ from skewless.aggregation.windows import MICROS
 from skewless.online.protocol import OnlineStore
 from skewless.online.tile_keys import raw_field, tile_field
 
-# (field, payload, expires_at_us): a msgpack partial to merge into a tile, or raw records to append.
-# A plain tuple: a batch makes tens of thousands of them.
-Write = tuple[bytes, bytes, int]
+# (field, payload): a msgpack partial to merge into a tile, or raw records to append; the field's
+# expiry follows from its name (StateSpec). A plain tuple: a batch makes tens of thousands of them.
+Write = tuple[bytes, bytes]
 
 
 @dataclass(frozen=True)

@@ -52,18 +52,14 @@ class EmbeddedTileWriter:
                 state: dict[bytes, bytes] = {} if live is None else unpack(live)
                 kept_until = EXPIRY.unpack_from(raw)[0] if live is not None else 0  # type: ignore[arg-type]
                 merge, latest = mergers[spec.codes], 0
-                for field, payload, expires in update.tiles:
-                    old = state.get(field)
-                    if old is not None and spec.expires_us(field) > now:
-                        state[field] = pack(merge(unpack(old), unpack(payload)))
-                    else:  # new, or past its expiry: written afresh, as an expired key would be
-                        state[field], latest = payload, max(latest, expires)
-                for field, payload, expires in update.raws:
-                    old = state.get(field)
-                    if old is not None and spec.expires_us(field) > now:
-                        state[field] = old + payload
-                    else:
-                        state[field], latest = payload, max(latest, expires)
+                for writes, merged in ((update.tiles, True), (update.raws, False)):
+                    for field, payload in writes:
+                        old = state.get(field)
+                        expires = spec.expires_us(field)
+                        if old is None or expires <= now:  # new, or expired: written afresh, as an expired key would be
+                            state[field], latest = payload, max(latest, expires)
+                        else:  # a tile merges; raw records append
+                            state[field] = pack(merge(unpack(old), unpack(payload))) if merged else old + payload
                 if latest and len(state) > spec.prune_above:
                     state = {f: v for f, v in state.items() if spec.expires_us(f) > now}
                 puts.append((at, expiry(max(kept_until, latest)) + pack(state)))

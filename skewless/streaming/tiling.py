@@ -149,7 +149,6 @@ def tile_updates(project: str, tiled: TiledView, events: pa.Table, seqs: Sequenc
     raws: list[list[Write]] = [[] for _ in tags]
     pack = msgpack.packb
     spec = StateSpec.of(layout)
-    kept = dict(spec.keeps)  # how long after its start each level's fields are kept
     records = list(zip(ts_list, seq_list, *(c.values for c in columns.values()), strict=True))
     for level in layout.levels:
         step = level * MICROS
@@ -158,14 +157,12 @@ def tile_updates(project: str, tiled: TiledView, events: pa.Table, seqs: Sequenc
         owners = entity_rank[run].tolist()
         run_starts = starts[run].tolist()
         partials = zip(*(_slot_values(slot, columns[slot.column], run, n, ts_list, seq_list) for slot in layout.slots), strict=True)
-        keep_for = kept[tile_field(level, 0)[:-1]]
         for e, start, partial in zip(owners, run_starts, partials, strict=True):
-            tiles[e].append((tile_field(level, start), pack(partial), start + keep_for))
+            tiles[e].append((tile_field(level, start), pack(partial)))
         if level == layout.base:
             bounds = [*run.tolist(), n]
-            raw_keep = kept[raw_field(0)[:-1]]
             for g, (e, start) in enumerate(zip(owners, run_starts, strict=True)):
-                raws[e].append((raw_field(start), pack(records[bounds[g] : bounds[g + 1]]), start + raw_keep))
+                raws[e].append((raw_field(start), pack(records[bounds[g] : bounds[g + 1]])))
     keep_ids = (layout.reach_seconds + layout.history_seconds) * MICROS
     ends = [*first_of_entity.tolist()[1:], n]
     updates = [

@@ -113,11 +113,11 @@ def test_batch_partials_equal_merging_event_by_event(events: list[dict[str, Any]
             for start in sorted({floor_to(e["ts"], level) for _, e in mine}):
                 inside = [(seq, e) for seq, e in mine if floor_to(e["ts"], level) == start]
                 expected[tile_field(level, start)] = layout.merge_all(layout.event_partial(e, e["ts"], seq) for seq, e in inside)
-        got = {key: msgpack.unpackb(payload) for key, payload, _ in update.tiles}
+        got = {key: msgpack.unpackb(payload) for key, payload in update.tiles}
         assert got.keys() == expected.keys()
         for k, want in expected.items():
             assert _same(got[k], want), (k, got[k], want)
-        for key, payload, _ in update.raws:
+        for key, payload in update.raws:
             records = msgpack.unpackb(payload)
             start = int(key.rsplit(b":", 1)[1])
             assert key == raw_field(start)

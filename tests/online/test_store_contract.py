@@ -89,7 +89,7 @@ def test_a_read_returns_rows_and_hash_fields_together(store: OnlineStore, prefix
         return b"t:%d" % (now + j)
 
     updates = [
-        EntityUpdate(spec, tag, hour, [b"id"], [now], [(field(j), msgpack.packb([i * 10 + j]), now + j + hour) for j in range(i % 4)], [])
+        EntityUpdate(spec, tag, hour, [b"id"], [now], [(field(j), msgpack.packb([i * 10 + j])) for j in range(i % 4)], [])
         for i, tag in enumerate(tags)
     ]
     assert tile_writer_for(store).merge_tiles(updates) == [[] for _ in tags]
@@ -104,7 +104,7 @@ def test_a_read_returns_rows_and_hash_fields_together(store: OnlineStore, prefix
     assert store.read([], []) == ([], [])
 
     # A state changed after a read is read anew (the embedded store keeps decoded states).
-    more = EntityUpdate(spec, tags[1], hour, [b"id2"], [now], [(field(0), msgpack.packb([5]), now + hour)], [])
+    more = EntityUpdate(spec, tags[1], hour, [b"id2"], [now], [(field(0), msgpack.packb([5]))], [])
     assert tile_writer_for(store).merge_tiles([more]) == [[]]
     assert store.read([], [([state_key(tags[1])], FieldSet([field(0)]))])[1] == [[msgpack.packb([15])]]
 
@@ -116,17 +116,15 @@ def test_expired_fields_are_written_afresh_and_dropped(store: OnlineStore, prefi
     spec = StateSpec(("a",), ((b"t:", 10 * second),), 3)  # kept 10 s after its start
     old = [b"t:%d" % (now - (20 + k) * second) for k in range(4)]  # all past their expiry
     writer = tile_writer_for(store)
-    # Stored as if written while live (a clock in the past): a spec that never prunes, and the
-    # update's expiry in the future, so the key lives; then what a later write makes of them.
-    lenient = StateSpec(spec.codes, spec.keeps, 100)
-    first = EntityUpdate(lenient, tag, 60 * second, [b"a"], [now], [(f, msgpack.packb([1]), now + 60 * second) for f in old], [])
+    # Stored as if written while live (a clock in the past): a spec that keeps fields an hour and
+    # never prunes; then what a write under the 10-second spec makes of them.
+    lenient = StateSpec(spec.codes, ((b"t:", 3_600 * second),), 100)
+    first = EntityUpdate(lenient, tag, 60 * second, [b"a"], [now], [(f, msgpack.packb([1])) for f in old], [])
     assert writer.merge_tiles([first]) == [[]]
     fields = FieldSet(old)
     assert store.read([], [([state_key(tag)], fields)])[1][0] == [msgpack.packb([1])] * 4  # reads do not look at expiry
     live = b"t:%d" % now
-    second_update = EntityUpdate(
-        spec, tag, 60 * second, [b"b"], [now], [(old[0], msgpack.packb([5]), now), (live, msgpack.packb([7]), now + 10 * second)], []
-    )
+    second_update = EntityUpdate(spec, tag, 60 * second, [b"b"], [now], [(old[0], msgpack.packb([5])), (live, msgpack.packb([7]))], [])
     assert writer.merge_tiles([second_update]) == [[]]
     # old[0] started afresh (5, not 1 + 5); 5 fields > 3: the expired ones went, old[0] among them
     # only if it is expired by name (it is), so what is left is the live field.
