@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Final
 
@@ -13,7 +13,7 @@ import pyarrow.compute as pc
 
 from skewless.config import DuckDBConfig
 from skewless.definitions.feature_view import FeatureView
-from skewless.definitions.selection import FeatureSelection
+from skewless.definitions.selection import FeatureSelection, ViewSelection
 from skewless.definitions.source import BatchSource, StreamSource
 from skewless.definitions.types import DType, Timestamp
 from skewless.offline.duplicates import file_batches
@@ -21,6 +21,7 @@ from skewless.offline.entity_rows import TIMESTAMP_COLUMN
 from skewless.offline.pit import duplicates_sql, point_in_time_sql, selected_sources, source_relation_sql
 from skewless.offline.sql_text import q
 from skewless.offline.tables import WRITE_SEQ
+from skewless.offline.windowed import windowed_features
 from skewless.transform.on_demand import apply_on_demand
 
 ROW_COLUMN: Final = "__row"
@@ -79,23 +80,16 @@ class DuckDBEngine:
         batch_rows: int = 1_000_000,
     ) -> Iterator[pa.RecordBatch]:
         """Like :meth:`historical_features`, batch by batch, so a result larger than memory can go
-        straight to a table: DuckDB streams the joined rows in ``__row`` order, and each batch gets
-        its slice of the caller's columns, its on-demand features and ``finish`` (naming, types)."""
+        straight to a table: each batch of rows gets its on-demand features and ``finish``
+        (naming, types) on its own; the view features are computed once for every row."""
         rows = entity_rows.append_column(ROW_COLUMN, pa.array(range(entity_rows.num_rows), type=pa.int64()))
-        con = self._connect()
-        try:
-            sql = self._prepare(con, rows, selection, sources)
-            reader = con.sql(sql).to_arrow_reader(batch_rows)
-            for batch in reader:
-                if batch.num_rows == 0:
-                    continue
-                first = batch.column(0)[0].as_py()
-                part = entity_rows.slice(first, batch.num_rows)
-                for index, name in enumerate(batch.schema.names[1:], start=1):
-                    part = part.append_column(name, batch.column(index))
-                yield from finish(on_demand_features(part, selection)).to_batches()
-        finally:
-            con.close()
+        features = self.view_features(rows, selection, sources)
+        for first in range(0, entity_rows.num_rows, batch_rows):
+            part = entity_rows.slice(first, batch_rows)
+            computed = features.slice(first, batch_rows)
+            for name in computed.column_names[1:]:
+                part = part.append_column(name, computed.column(name))
+            yield from finish(on_demand_features(part, selection)).to_batches()
 
     def latest_rows(
         self, view: FeatureView, files: Sequence[str], *, start_us: int, end_us: int, batch_rows: int
@@ -132,47 +126,66 @@ class DuckDBEngine:
         """``__row`` and the feature columns of ``selection.views`` for ``rows``, ordered by ``__row``.
 
         ``rows`` holds the join keys, ``event_timestamp`` and ``__row`` (any unique integer
-        per row); ``sources`` every source the views read (an absent one reads as empty). The
-        Spark engine runs this on each of its buckets, so both engines execute the same SQL.
+        per row); ``sources`` every source the views read (an absent one reads as empty).
+        Snapshot views are one point-in-time query; the aggregation views of each source one
+        sweep over its events (``skewless.offline.windowed``). The Spark engine runs this on each
+        of its buckets, so both engines execute the same code.
         """
+        rows = rows.take(pc.sort_indices(rows.column(ROW_COLUMN)))
         con = self._connect()
         try:
-            table = con.sql(self._prepare(con, rows, selection, sources, ordered=False)).to_arrow_table()
+            con.register("__entity_input", rows)
+            con.execute(f"CREATE TEMP VIEW __entity AS SELECT *, epoch_us({q(TIMESTAMP_COLUMN)}) AS __ts FROM __entity_input")
+            computed = self._snapshot_features(con, selection, sources)
+            for source, views in _aggregation_views(selection):
+                computed.update(self._windowed_features(con, source, views, sources.get(source.name)))
         finally:
             con.close()
+        names = [v.column(f) for v in selection.views for f in v.features]
+        return pa.table({ROW_COLUMN: rows.column(ROW_COLUMN), **{name: computed[name] for name in names}})
+
+    def _snapshot_features(
+        self, con: duckdb.DuckDBPyConnection, selection: FeatureSelection, sources: Mapping[str, SourceData]
+    ) -> dict[str, pa.ChunkedArray]:
+        snapshot = tuple(v for v in selection.views if not v.view.is_aggregation)
+        if not snapshot:
+            return {}
+        only = replace(selection, views=snapshot)
+        relations = {source.name: self._source(con, source, sources.get(source.name)) for source in selected_sources(only)}
+        table = con.sql(point_in_time_sql(only, entity="__entity", sources=relations, ordered=False)).to_arrow_table()
         names, columns = table.column_names, list(table.columns)
         del table  # the columns list holds the only reference: each column is freed once sorted
-        return _in_row_order(names, columns)
+        ordered = _in_row_order(names, columns)
+        return {name: ordered.column(name) for name in names[1:]}
 
-    def _prepare(
-        self,
-        con: duckdb.DuckDBPyConnection,
-        rows: pa.Table,
-        selection: FeatureSelection,
-        sources: Mapping[str, SourceData],
-        *,
-        ordered: bool = True,
-    ) -> str:
-        """Register the entity rows and sources on ``con``; return the point-in-time query."""
-        con.register("__entity_input", rows)
-        con.execute(f"CREATE TEMP VIEW __entity AS SELECT *, epoch_us({q(TIMESTAMP_COLUMN)}) AS __ts FROM __entity_input")
-        relations = {source.name: self._source(con, source, sources.get(source.name)) for source in selected_sources(selection)}
-        duplicates = {}
-        for source in {v.view.source.name: v.view.source for v in selection.views if v.view.is_aggregation}.values():
-            data = sources.get(source.name)
-            if source.event_id_field and data is not None and data.files:
-                duplicates[source.name] = self._duplicates(con, source.name, source.event_id_field, data.files)
-        return point_in_time_sql(selection, entity="__entity", sources=relations, duplicates=duplicates, ordered=ordered)
+    def _windowed_features(
+        self, con: duckdb.DuckDBPyConnection, source: BatchSource | StreamSource, views: list[ViewSelection], data: SourceData | None
+    ) -> dict[str, pa.Array]:
+        duplicates = None
+        if source.event_id_field and data is not None and (data.files or data.table is not None):
+            duplicates = self._duplicates(con, source, data)
 
-    @staticmethod
-    def _duplicates(con: duckdb.DuckDBPyConnection, name: str, event_id: str, files: Sequence[str]) -> str:
-        """A temp table of the ids written more than once and their first write, built batch by
-        batch of files no id crosses (see ``skewless.offline.duplicates``): many small aggregates
-        that stay in cache instead of one over every event of the source."""
-        table = f"__duplicates_{name}"
-        for number, batch in enumerate(file_batches(files, event_id)):
-            listed = ", ".join(_literal(f) for f in batch)
-            scan = f"(SELECT {q(event_id)}, {q(WRITE_SEQ)} AS __seq FROM read_parquet([{listed}], union_by_name = true))"
+        def scans(low: int, high: int) -> Iterator[str]:
+            if data is None or not data.files:
+                yield self._source(con, source, data)
+                return
+            for batch in file_batches(data.files, source.timestamp_field, within=(low, high)):
+                yield source_relation_sql(source, _read_parquet(batch))
+
+        return windowed_features(con, "__entity", views, scans, event_id=source.event_id_field, duplicates=duplicates)
+
+    def _duplicates(self, con: duckdb.DuckDBPyConnection, source: BatchSource | StreamSource, data: SourceData) -> str:
+        """A temp table of the ids written more than once and their first write. From files, it is
+        built batch by batch of files no id crosses (see ``skewless.offline.duplicates``): many
+        small aggregates that stay in cache instead of one over every event of the source."""
+        event_id = source.event_id_field
+        assert event_id is not None
+        table = f"__duplicates_{source.name}"
+        if not data.files:
+            con.execute(f"CREATE TEMP TABLE {table} AS " + duplicates_sql(f"({self._source(con, source, data)})", event_id))
+            return table
+        for number, batch in enumerate(file_batches(data.files, event_id)):
+            scan = f"(SELECT {q(event_id)}, {q(WRITE_SEQ)} AS __seq FROM {_read_parquet(batch)})"
             prefix = f"CREATE TEMP TABLE {table} AS " if number == 0 else f"INSERT INTO {table} "
             con.execute(prefix + duplicates_sql(scan, event_id))
         return table
@@ -184,8 +197,7 @@ class DuckDBEngine:
             con.register(name, data.table)
             return source_relation_sql(source, name)
         if data is not None and data.files:
-            files = ", ".join("'" + f.replace("'", "''") + "'" for f in data.files)
-            return source_relation_sql(source, f"read_parquet([{files}], union_by_name = true)")
+            return source_relation_sql(source, _read_parquet(data.files))
         # No data yet: an empty relation of the right shape, so features come out as empty values.
         con.register(name, empty_source(source))
         return source_relation_sql(source, name)
@@ -198,6 +210,19 @@ def _in_row_order(names: list[str], columns: list[pa.ChunkedArray]) -> pa.Table:
     for index in range(len(columns)):
         columns[index] = columns[index].take(order)
     return pa.Table.from_arrays(columns, names=names)
+
+
+def _aggregation_views(selection: FeatureSelection) -> list[tuple[BatchSource | StreamSource, list[ViewSelection]]]:
+    """The selected aggregation views by source: each source's events are read once for all of them."""
+    views: dict[str, list[ViewSelection]] = {}
+    for view_selection in selection.views:
+        if view_selection.view.is_aggregation:
+            views.setdefault(view_selection.view.source.name, []).append(view_selection)
+    return [(chosen[0].view.source, chosen) for chosen in views.values()]
+
+
+def _read_parquet(files: Sequence[str]) -> str:
+    return f"read_parquet([{', '.join(_literal(f) for f in files)}], union_by_name = true)"
 
 
 def _literal(text: str) -> str:

@@ -13,8 +13,9 @@ Semantics (docs/offline.md spells them out; tests/offline compare them to a brut
   go to the later created time (NULL first), then to the later write; older than ``ttl`` is NULL.
   An ASOF join over the source de-duplicated per (keys, time): never every row against every row.
 - Aggregation view: events with the same keys and ``floor_h(t - W) <= ts < t``, each event id
-  once (its first write); see ``pit_aggregation`` for how. NULL values are ignored by every
-  function; count and sum of an empty window are 0, last_n an empty list, the rest NULL.
+  once (its first write); computed by ``skewless.offline.windowed`` (a sweep over the events in
+  time order), not here. NULL values are ignored by every function; count and sum of an empty
+  window are 0, last_n an empty list, the rest NULL.
 """
 
 from __future__ import annotations
@@ -24,8 +25,11 @@ from collections.abc import Callable, Mapping, Sequence
 from skewless.aggregation.windows import MICROS
 from skewless.definitions.selection import FeatureSelection, ViewSelection
 from skewless.definitions.source import BatchSource, StreamSource
-from skewless.offline.pit_aggregation import ViewPlan, aggregation_ctes, needed_outputs, reach_us, value_column
 from skewless.offline.sql_text import q
+
+# A view's CTEs as (name, body after AS), its LEFT JOINs as (alias, CTE, condition on ``{t}``
+# (the alias) and ``e`` (the entity rows)), and its projection.
+SnapshotPlan = tuple[list[tuple[str, str]], list[tuple[str, str, str]], Callable[[Callable[[str], str]], list[tuple[str, str]]]]
 
 
 def source_relation_sql(source: BatchSource | StreamSource, scan: str, *, write_seq: str = "_write_seq") -> str:
@@ -35,31 +39,21 @@ def source_relation_sql(source: BatchSource | StreamSource, scan: str, *, write_
     return f"SELECT {columns}, epoch_us({q(source.timestamp_field)}) AS __ts, {created} AS __created, {q(write_seq)} AS __seq FROM {scan}"
 
 
-def point_in_time_sql(
-    selection: FeatureSelection,
-    *,
-    entity: str,
-    sources: Mapping[str, str],
-    duplicates: Mapping[str, str] | None = None,
-    ordered: bool = True,
-) -> str:
-    """One query returning ``__row`` and every view feature column of ``selection``.
+def point_in_time_sql(selection: FeatureSelection, *, entity: str, sources: Mapping[str, str], ordered: bool = True) -> str:
+    """One query returning ``__row`` and every feature column of the selection's snapshot views
+    (aggregation views are computed by ``skewless.offline.windowed``, not in SQL).
 
-    ``duplicates``: per source, a relation already holding :func:`duplicates_sql`'s result over
-    the whole source (the engine may build it in pieces); the query computes it otherwise.
     ``ordered``: rows in ``__row`` order; without, the caller orders them (a SQL sort moves
     every feature column of every row).
     """
-    ctes, streams = event_stream_ctes(selection, entity=entity, sources=sources, duplicates=duplicates or {})
+    ctes: list[str] = []
     joins: list[str] = []
     projections: list[str] = []
     for index, view_selection in enumerate(selection.views):
-        view = view_selection.view
+        if view_selection.view.is_aggregation:
+            continue
         alias = _aliases(index)
-        if view.is_aggregation:
-            parts, joined, project = aggregation_ctes(view_selection, entity, streams[view.source.name], alias)
-        else:
-            parts, joined, project = _snapshot_cte(view_selection, entity, f"({sources[view.source.name]})", alias)
+        parts, joined, project = _snapshot_cte(view_selection, entity, f"({sources[view_selection.view.source.name]})", alias)
         ctes.extend(f"{name} AS {body}" for name, body in parts)
         joins.extend(f"LEFT JOIN {cte} {name} ON {on.replace('{t}', name)}" for name, cte, on in joined)
         projections.extend(f"{expression} AS {q(column)}" for column, expression in project(alias))
@@ -74,46 +68,6 @@ def duplicates_sql(relation: str, event_id: str) -> str:
     return f"SELECT {q(event_id)} AS __id, min(__seq) AS __first FROM {relation} src GROUP BY {q(event_id)} HAVING count(*) > 1"
 
 
-def event_stream_ctes(
-    selection: FeatureSelection, *, entity: str, sources: Mapping[str, str], duplicates: Mapping[str, str]
-) -> tuple[list[str], dict[str, str]]:
-    """Per source of the selection's aggregation views: CTEs, and the event stream they read.
-
-    De-duplication (each event id once: its first write, anywhere in the source) is a hash
-    aggregate over every event id, the costliest step of a windowed query, so it runs once per
-    source per query, narrow: only the ids written more than once and their first write come out
-    of it (a small, materialized table). Each view then reads the source's rows minus the later
-    copies of those ids, limited to the time the entity rows can see; its ASOF join keeps only
-    the keys of the entity rows. Rows are not materialized: a second scan of the columns is
-    cheaper than holding every event of a large source in memory.
-    """
-    ctes: list[str] = []
-    streams: dict[str, str] = {}
-    views: dict[str, list[ViewSelection]] = {}
-    for view_selection in selection.views:
-        if view_selection.view.is_aggregation:
-            views.setdefault(view_selection.view.source.name, []).append(view_selection)
-    for index, (name, chosen) in enumerate(views.items()):
-        source = chosen[0].view.source
-        relation = f"({sources[name]})"
-        keys = list(dict.fromkeys(k for v in chosen for k in v.view.join_keys))
-        columns = list(dict.fromkeys(o.column for v in chosen for o in needed_outputs(v)))
-        reach = max(reach_us(v.view) for v in chosen)
-        values = ", ".join(f"src.{q(c)} AS {value_column(c)}" for c in columns)
-        where = f"src.__ts < (SELECT max(__ts) FROM {entity}) AND src.__ts >= (SELECT min(__ts) FROM {entity}) - {reach}"
-        event_id = source.event_id_field
-        later_copies = ""
-        if event_id:
-            if name not in duplicates:
-                ctes.append(f"d{index} AS MATERIALIZED (\n{duplicates_sql(relation, event_id)}\n)")
-            found = duplicates.get(name, f"d{index}")
-            later_copies = f"\n  LEFT JOIN {found} d ON d.__id = src.{q(event_id)}"
-            where += " AND (d.__first IS NULL OR src.__seq = d.__first)"
-        selected = ", ".join([*(f"src.{q(k)}" for k in keys), "src.__ts", "src.__seq", values])
-        streams[name] = f"(SELECT {selected}\n  FROM {relation} src{later_copies}\n  WHERE {where})"
-    return ctes, streams
-
-
 def _aliases(index: int) -> Callable[[str], str]:
     def alias(suffix: str) -> str:
         return f"v{index}{suffix}"
@@ -125,7 +79,7 @@ def _keys(view_selection: ViewSelection) -> list[str]:
     return list(view_selection.view.join_keys)
 
 
-def _snapshot_cte(view_selection: ViewSelection, entity: str, relation: str, name: Callable[[str], str]) -> ViewPlan:
+def _snapshot_cte(view_selection: ViewSelection, entity: str, relation: str, name: Callable[[str], str]) -> SnapshotPlan:
     view = view_selection.view
     keys = _keys(view_selection)
     features = list(view_selection.features)

@@ -1,11 +1,12 @@
-"""Training sets on Spark: the DuckDB engine's SQL, run on buckets of join keys across a cluster.
+"""Training sets on Spark: the DuckDB engine's code, run on buckets of join keys across a cluster.
 
 Every point-in-time computation partitions by a view's join keys. So, for each group of views
 that read one source by the same keys, the entity rows and the source rows are hashed into
 ``partitions`` buckets by those keys (default: ``spark.sql.shuffle.partitions``), Spark shuffles
 both sides so that each bucket meets in one task, and the task runs
 :meth:`DuckDBEngine.view_features` on the bucket's Arrow rows: the very SQL that
-:func:`~skewless.offline.pit.point_in_time_sql` generates, not a second implementation. The
+:func:`~skewless.offline.pit.point_in_time_sql` generates and the windowed sweep of
+:mod:`skewless.offline.windowed`, not a second implementation. The
 per-group results are joined back to the entity rows on ``__row`` in Spark, and on-demand
 features run on each Arrow batch of the joined rows (``mapInArrow``).
 
