@@ -208,7 +208,8 @@ def _in_row_order(names: list[str], columns: list[pa.ChunkedArray]) -> pa.Table:
     copy (so a large result is never held twice): cheaper than sorting every column in SQL."""
     order = pc.sort_indices(columns[names.index(ROW_COLUMN)])
     for index in range(len(columns)):
-        columns[index] = columns[index].take(order)
+        # One array first: a take across many chunks locates each index's chunk (several times slower).
+        columns[index] = columns[index].combine_chunks().take(order)  # type: ignore[assignment]
     return pa.Table.from_arrays(columns, names=names)
 
 

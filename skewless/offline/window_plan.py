@@ -69,8 +69,11 @@ class ViewPlan:
                 table[kind].append(entry)
             return table[kind].index(entry)
 
-        for o in outputs:
-            j = windows.index((o.window_seconds * MICROS, o.hop_seconds * MICROS)) + 1
+        def window_of(o: AggregationOutput) -> int:
+            return windows.index((o.window_seconds * MICROS, o.hop_seconds * MICROS)) + 1
+
+        for o in sorted(outputs, key=window_of):  # slots in window order: the sweep reads them by window
+            j = window_of(o)
             column, is_float = names.index(o.column), o.column in floats
             found = {"window": j}
             # An output's emptiness is its count (an integer sum's empty value needs none).
@@ -115,18 +118,19 @@ def _matrix(rows: Sequence[tuple[int, ...]], width: int) -> I64:
 
 
 def view_columns(plan: ViewPlan, state: SweepState, kept: dict[str, list[pa.Array]], times: I64, inverse: I64) -> dict[str, pa.Array]:
-    """The view's features from the sweep's outputs (rows sorted by time), back in row order."""
+    """The view's features (internal names) from the sweep's outputs, rows in time order, put back
+    in the caller's order: row ``i`` is sorted row ``inverse[i]``; ``times``: the rows' times."""
     view_selection = plan.selection
     outputs = {o.name: o for o in view_selection.view.aggregation_outputs()}
     kept_columns = {c: pa.concat_arrays(chunks) if chunks else pa.array([], _arrow(dict(plan.columns)[c])) for c, chunks in kept.items()}
-    cache: dict[str, pa.Array] = {}
+    ratios = {r.name: r for r in view_selection.view.ratios}
+    computed: dict[str, pa.Array] = {}
 
     def value(name: str) -> pa.Array:
-        if name not in cache:
-            cache[name] = _output(outputs[name], plan, state, kept_columns, times)
-        return cache[name]
+        if name not in computed:
+            computed[name] = _output(outputs[name], plan, state, inverse, kept_columns, times)
+        return computed[name]
 
-    ratios = {r.name: r for r in view_selection.view.ratios}
     result = {}
     for feature in view_selection.features:
         if feature in outputs:
@@ -135,7 +139,7 @@ def view_columns(plan: ViewPlan, state: SweepState, kept: dict[str, list[pa.Arra
             num, den = value(ratios[feature].numerator), value(ratios[feature].denominator)
             den_f = pc.cast(den, pa.float64())
             column = pc.if_else(pc.equal(den_f, 0.0), pa.scalar(None, pa.float64()), pc.divide(pc.cast(num, pa.float64()), den_f))
-        result[view_selection.column(feature)] = column.take(pa.array(inverse))
+        result[view_selection.column(feature)] = column
     return result
 
 
@@ -143,19 +147,23 @@ def _arrow(dtype: DType) -> pa.DataType:
     return dtype.to_arrow()
 
 
-def _output(o: AggregationOutput, plan: ViewPlan, state: SweepState, kept: dict[str, pa.Array], times: I64) -> pa.Array:
-    """One output over the rows in sorted order: each function's empty value and type."""
+def _output(o: AggregationOutput, plan: ViewPlan, state: SweepState, inverse: I64, kept: dict[str, pa.Array], times: I64) -> pa.Array:
+    """One output in the caller's row order: each function's empty value and type."""
+
+    def rows(sorted_by_time: np.ndarray) -> np.ndarray:
+        return sorted_by_time.take(inverse, axis=0)
+
     slots = plan.slots[o.name]
-    count = state.out_counts[:, slots["count"]] if "count" in slots else np.empty(0, dtype=np.int64)
+    count = rows(state.out_counts[slots["count"]]) if "count" in slots else np.empty(0, dtype=np.int64)
     empty = count == 0
     source_type = dict(plan.columns)[o.column]
     if o.function == "count":
         return pa.array(count)
     if o.function in ("sum", "mean"):
         if "int_sum" in slots:
-            total: np.ndarray = state.out_int_sums[:, slots["int_sum"]]
+            total: np.ndarray = rows(state.out_int_sums[slots["int_sum"]])
         else:
-            total = np.where(empty, 0.0, state.out_float_sums[:, slots["float_sum"]])
+            total = np.where(empty, 0.0, rows(state.out_float_sums[slots["float_sum"]]))
         if o.function == "sum":
             return pa.array(total)
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -163,13 +171,13 @@ def _output(o: AggregationOutput, plan: ViewPlan, state: SweepState, kept: dict[
     if o.function in ("min", "max"):
         m = slots["extreme"]
         if plan.spec.extreme_slots[m, 1]:
-            return pc.cast(pa.array(state.out_float_extremes[:, m], mask=empty), _arrow(source_type))
-        return pa.array(state.out_int_extremes[:, m], mask=empty).cast(_arrow(source_type) if source_type != Bool else pa.int64())
+            return pc.cast(pa.array(rows(state.out_float_extremes[m]), mask=empty), _arrow(source_type))
+        return pa.array(rows(state.out_int_extremes[m]), mask=empty).cast(_arrow(source_type) if source_type != Bool else pa.int64())
     # last / last_n: the latest non-null values before t, newest first, that are not before the start.
     r = slots["last"]
     window, hop = plan.spec.windows[slots["window"] - 1]
     starts = ((times - window) // hop) * hop
-    refs, seen = state.out_last_refs[r], state.out_last_times[r]
+    refs, seen = rows(state.out_last_refs[r]), rows(state.out_last_times[r])  # (n, N) each
     limit = 1 if o.function == "last" else int(o.n or 1)
     inside = (refs[:, :limit] >= 0) & (seen[:, :limit] >= starts[:, None])
     values = kept[o.column].take(pa.array(refs[:, :limit][inside]))

@@ -10,17 +10,21 @@ for its key, per probe a few reads: nothing is sorted by key, no row is joined t
 
 - Float sums are double-double (Knuth's TwoSum), so ``P(t) - P(s)`` keeps the window's value to
   ~1e-16 of itself even when the key's all-time total is much larger; integer sums are exact.
-- min / max are not differences: each key's events are cut into *segments* at its probe points;
-  a segment's extreme is stored at the probe that closes it, and a window ``[s, t)`` is the
-  segments closed at the key's probes after ``s`` up to ``t``, found by walking the key's probes
-  backwards from ``t`` (a linked list kept during the sweep) to the row's own probe at ``s``.
+- min / max are not differences: each key's events are cut into *segments* at its probe points,
+  and a window ``[s, t)`` is the segments closed at the key's probes after ``s`` up to ``t``. A
+  key's number of probes is known in advance (windows + 1 per row), so its segments' extremes
+  are stored side by side in probe order, and a window is a scan of a contiguous range: a busy
+  key's 30-day window spans hundreds of probes, which a linked list would visit by cache misses.
 - last / last_n: each key keeps a ring of its latest ``n`` non-null events (references and
   times); at ``t`` the ring is copied, newest first, and the window keeps the ones with
   ``ts >= s`` (a prefix, since the ring is in time order). Events at equal times go in write
   order, so the later write is the later value.
 
-Which events arrive (first writes only, within the entity rows' time range) and in what order
-(time, then write sequence) is the caller's business: ``skewless.offline.windowed``.
+Outputs are one contiguous array per output, rows in time order (written as a stream; putting
+them back in the caller's order is one gather per column, cheaper than writing each probe's
+values to random rows). Which events arrive (first writes only,
+within the entity rows' time range) and in what order (time, then write sequence) is the
+caller's business: ``skewless.offline.windowed``.
 """
 
 from __future__ import annotations
@@ -58,6 +62,16 @@ class SweepSpec:
     last_columns: I64  # (L, 2): validity row, n
     matrix_rows: tuple[int, int, int]  # rows of the validity, integer and float matrices fed
 
+    def __post_init__(self) -> None:
+        for slots in (self.count_slots, self.int_sum_slots, self.float_sum_slots):
+            if np.any(np.diff(slots[:, 0]) < 0):
+                raise ValueError("slots must be ordered by window")
+
+    def window_bounds(self) -> I64:
+        """(3, J + 2): where each window's count, integer-sum and float-sum slots begin."""
+        streams = np.arange(len(self.windows) + 2)
+        return np.stack([np.searchsorted(slots[:, 0], streams) for slots in (self.count_slots, self.int_sum_slots, self.float_sum_slots)])
+
 
 def _empty(*shape: int) -> I64:
     return np.zeros(shape, dtype=np.int64)
@@ -65,10 +79,11 @@ def _empty(*shape: int) -> I64:
 
 @dataclass
 class SweepState:
-    """Running totals per key, per-probe segments and the outputs, in sorted row order."""
+    """Running totals per key, per-probe segments and the outputs (rows in time order)."""
 
     probe_times: I64  # (J + 1, n): stream 0 the rows' times, stream j the starts of window j
     probe_keys: I64  # (n,): each row's key index, -1 for a row whose key is null
+    bounds: I64  # SweepSpec.window_bounds
     cursor: I64  # (J + 1,): the next probe of each stream
     counts: I64
     int_sums: I64
@@ -76,15 +91,15 @@ class SweepState:
     float_lo: F64
     int_running: I64  # (K, Ei): each key's extreme since its last probe
     float_running: F64
-    last_probe: I64  # (K,): each key's latest probe (row * (J + 1) + stream), -1 before any
-    previous_probe: I64  # (n * (J + 1),): the key's probe before this one
-    int_segments: I64  # (n * (J + 1), Ei)
+    next_segment: I64  # (K,): where each key's next segment goes (its segments are side by side)
+    position: I64  # (n * (J + 1),): where the segment closed at probe row * (J + 1) + stream is
+    int_segments: I64  # (n * (J + 1), Ei): segment extremes, each key's in probe order
     float_segments: F64
     ring_refs: I64  # (L, K, N): latest non-null events per key, as event references
     ring_times: I64
     ring_head: I64  # (L, K)
     ring_size: I64
-    out_counts: I64  # (n, m) per slot array
+    out_counts: I64  # (m, n) per slot array
     out_int_sums: I64
     out_float_sums: F64
     out_float_lo: F64  # the start's low part, until the row's time is reached
@@ -96,7 +111,7 @@ class SweepState:
 
     @classmethod
     def allocate(cls, spec: SweepSpec, row_times: I64, row_keys: I64, keys: int) -> SweepState:
-        """State for rows already sorted by time (``row_keys`` index ``0..keys-1`` or -1)."""
+        """State for rows sorted by time (``row_keys`` index ``0..keys-1`` or -1)."""
         n, streams = len(row_times), len(spec.windows) + 1
         probe_times = np.empty((streams, n), dtype=np.int64)
         probe_times[0] = row_times
@@ -109,13 +124,19 @@ class SweepState:
         lasts = len(spec.last_columns)
         # A key's totals side by side in one row of each array (the fields below are views), so an
         # event touches one or two cache lines, not one per kind of total.
-        int_state = np.zeros((keys, c + ci + ei), dtype=np.int64)
+        int_state = np.zeros((keys, c + ci + ei + 1), dtype=np.int64)
         float_state = np.zeros((keys, 2 * cf + ef))
-        int_running, float_running = int_state[:, c + ci :], float_state[:, 2 * cf :]
+        int_running, float_running = int_state[:, c + ci : c + ci + ei], float_state[:, 2 * cf :]
         _reset(int_running, float_running, spec.int_extremes, spec.float_extremes)
+        next_segment = int_state[:, c + ci + ei]
+        if segments:
+            rows_per_key = np.bincount(row_keys[row_keys >= 0], minlength=keys)
+            next_segment[:] = (np.cumsum(rows_per_key) - rows_per_key) * streams
+        extremes = len(spec.extreme_slots)
         return cls(
             probe_times=probe_times,
             probe_keys=np.ascontiguousarray(row_keys, dtype=np.int64),
+            bounds=spec.window_bounds(),
             cursor=_empty(streams),
             counts=int_state[:, :c],
             int_sums=int_state[:, c : c + ci],
@@ -123,20 +144,20 @@ class SweepState:
             float_lo=float_state[:, cf : 2 * cf],
             int_running=int_running,
             float_running=float_running,
-            last_probe=np.full(keys if segments else 0, -1, dtype=np.int64),
-            previous_probe=np.full(segments, -1, dtype=np.int64),
+            next_segment=next_segment,
+            position=_empty(segments),
             int_segments=_empty(segments, ei),
             float_segments=np.zeros((segments, ef)),
             ring_refs=_empty(lasts, keys, ring),
             ring_times=_empty(lasts, keys, ring),
             ring_head=_empty(lasts, keys),
             ring_size=_empty(lasts, keys),
-            out_counts=_empty(n, len(spec.count_slots)),
-            out_int_sums=_empty(n, len(spec.int_sum_slots)),
-            out_float_sums=np.zeros((n, len(spec.float_sum_slots))),
-            out_float_lo=np.zeros((n, len(spec.float_sum_slots))),
-            out_int_extremes=_empty(n, len(spec.extreme_slots)),
-            out_float_extremes=np.zeros((n, len(spec.extreme_slots))),
+            out_counts=_empty(len(spec.count_slots), n),
+            out_int_sums=_empty(len(spec.int_sum_slots), n),
+            out_float_sums=np.zeros((len(spec.float_sum_slots), n)),
+            out_float_lo=np.zeros((len(spec.float_sum_slots), n)),
+            out_int_extremes=_empty(extremes if ei else 0, n),
+            out_float_extremes=np.zeros((extremes if ef else 0, n)),
             out_last_refs=np.full((lasts, n, ring), -1, dtype=np.int64),
             out_last_times=_empty(lasts, n, ring),
         )
@@ -145,26 +166,29 @@ class SweepState:
         self, spec: SweepSpec, keys: I64, times: I64, valid: NDArray[np.bool_], ints: I64, floats: F64, order: I64 | None = None
     ) -> None:
         """Apply a batch of events, taken in ``order`` (default: as given), which must be (time,
-        write) order, after every earlier batch. ``keys``
-        index the key (-1: no row needs it); ``valid`` is (C, events); ``ints`` (Ci, events) and
-        ``floats`` (Cf, events) hold the values, any value where not valid (one row per column:
-        copying columns in is a memcpy each). An event's reference
-        (for last / last_n) is its position among every event fed so far, as given."""
+        write) order, after every earlier batch. ``keys`` index the key (-1: no row needs it);
+        ``valid`` is (C, events); ``ints`` (Ci, events) and ``floats`` (Cf, events) hold the values,
+        any value where not valid (one row per column: copying columns in is a memcpy each). An
+        event's reference (for last / last_n) is its position among every event fed so far, as given."""
         # One signature for every call (contiguous, writable), so numba compiles the sweep once.
         keys, times = _plain(keys, np.int64), _plain(times, np.int64)
         valid, ints, floats = _plain(valid, np.bool_), _plain(ints, np.int64), _plain(floats, np.float64)
         taken = _plain(np.empty(0, dtype=np.int64) if order is None else order, np.int64)
         events = (keys, times, valid, ints, floats, taken)
-        _sweep(self._spec(spec), self._totals(), self._outputs(), events, self.events_seen, INT_LOW)
+        _sweep(self._spec(spec), self._totals(), self._extremes(), self._outputs(), events, self.events_seen, INT_LOW)
         self.events_seen += len(keys)
 
     def finish(self, spec: SweepSpec) -> None:
-        """Read the probes after the last event."""
+        """Read the probes after the last event, and let go of what only the sweep needed."""
         keys = np.empty(0, dtype=np.int64)
         rows, int_rows, float_rows = spec.matrix_rows
         valid = np.empty((rows, 0), dtype=np.bool_)
         ints, floats = np.empty((int_rows, 0), dtype=np.int64), np.empty((float_rows, 0))
-        _sweep(self._spec(spec), self._totals(), self._outputs(), (keys, keys, valid, ints, floats, keys), self.events_seen, INT_HIGH)
+        events = (keys, keys, valid, ints, floats, keys)
+        _sweep(self._spec(spec), self._totals(), self._extremes(), self._outputs(), events, self.events_seen, INT_HIGH)
+        for name in ("position", "int_segments", "float_segments"):
+            setattr(self, name, getattr(self, name)[:0])
+        self.out_float_lo = self.out_float_lo[:0]
 
     @staticmethod
     def _spec(spec: SweepSpec) -> tuple[I64, ...]:
@@ -175,9 +199,14 @@ class SweepState:
 
     def _totals(self) -> tuple[NDArray[np.generic], ...]:
         return (
-            self.probe_times, self.probe_keys, self.cursor, self.counts, self.int_sums, self.float_hi, self.float_lo,
-            self.int_running, self.float_running, self.last_probe, self.previous_probe, self.int_segments,
-            self.float_segments, self.ring_refs, self.ring_times, self.ring_head, self.ring_size,
+            self.probe_times, self.probe_keys, self.bounds, self.cursor, self.counts, self.int_sums, self.float_hi,
+            self.float_lo, self.ring_refs, self.ring_times, self.ring_head, self.ring_size,
+        )  # fmt: skip
+
+    def _extremes(self) -> tuple[NDArray[np.generic], ...]:
+        return (
+            self.int_running, self.float_running, self.next_segment, self.position, self.int_segments,
+            self.float_segments,
         )  # fmt: skip
 
     def _outputs(self) -> tuple[NDArray[np.generic], ...]:
@@ -226,84 +255,87 @@ def _float_pick(current: float, value: float, is_max: int) -> float:
 
 
 @numba.njit(cache=True, nogil=True)
-def _sweep(spec, totals, outputs, events, first_ref, then_until):  # type: ignore[no-untyped-def]
+def _sweep(spec, totals, extremes, outputs, events, first_ref, then_until):  # type: ignore[no-untyped-def]
     """Feed one batch of events, then read the probes up to ``then_until``."""
     keys, times, valid, ints, floats, order = events
     ordered = order.shape[0] > 0
     (
-        int_columns, float_columns, count_columns, count_slots, int_sum_slots, float_sum_slots, int_extremes, float_extremes, extreme_slots,
-        last_columns,
+        int_columns, float_columns, count_columns, count_slots, int_sum_slots, float_sum_slots, int_extremes, float_extremes,
+        extreme_slots, last_columns,
     ) = spec  # fmt: skip
     (
-        probe_times, probe_keys, cursor, counts, int_sums, float_hi, float_lo, int_running, float_running, last_probe,
-        previous_probe, int_segments, float_segments, ring_refs, ring_times, ring_head, ring_size,
+        probe_times, probe_keys, bounds, cursor, counts, int_sums, float_hi, float_lo, ring_refs, ring_times, ring_head,
+        ring_size,
     ) = totals  # fmt: skip
+    int_running, float_running, next_segment, position, int_segments, float_segments = extremes
     out_counts, out_int_sums, out_float_sums, out_float_lo, out_int_extremes, out_float_extremes, out_last_refs, out_last_times = outputs
     streams, rows = probe_times.shape
     has_extremes = int_extremes.shape[0] + float_extremes.shape[0] > 0
+
+    def close_segment(key: int, here: int) -> None:
+        """End the key's current segment at this probe: its extremes go to the key's next slot."""
+        at = next_segment[key]
+        next_segment[key] = at + 1
+        position[here] = at
+        for e in range(int_extremes.shape[0]):
+            int_segments[at, e] = int_running[key, e]
+            int_running[key, e] = INT_LOW if int_extremes[e, 1] else INT_HIGH
+        for e in range(float_extremes.shape[0]):
+            float_segments[at, e] = float_running[key, e]
+            float_running[key, e] = -np.inf if float_extremes[e, 1] else np.nan
+
+    def window_extremes(row: int, here: int, out: int) -> None:
+        """Each extreme over the segments closed after the row's probe at its window start, up to here."""
+        last = position[here]
+        for m in range(extreme_slots.shape[0]):
+            first = position[row * streams + extreme_slots[m, 0]] + 1  # the first segment inside
+            e = extreme_slots[m, 2]
+            if extreme_slots[m, 1]:
+                is_max = float_extremes[e, 1]
+                fvalue = float_segments[last, e]
+                for at in range(first, last):
+                    fvalue = _float_pick(fvalue, float_segments[at, e], is_max)
+                out_float_extremes[m, out] = fvalue
+            else:
+                is_max = int_extremes[e, 1]
+                ivalue = int_segments[last, e]
+                for at in range(first, last):
+                    ivalue = _int_pick(ivalue, int_segments[at, e], is_max)
+                out_int_extremes[m, out] = ivalue
 
     def probe(row: int, stream: int) -> None:
         key = probe_keys[row]
         if key < 0:
             return
+        out = row
         if stream > 0:  # a window start: subtract the totals before it
-            for m in range(count_slots.shape[0]):
-                if count_slots[m, 0] == stream:
-                    out_counts[row, m] = -counts[key, count_slots[m, 1]]
-            for m in range(int_sum_slots.shape[0]):
-                if int_sum_slots[m, 0] == stream:
-                    out_int_sums[row, m] = -int_sums[key, int_sum_slots[m, 1]]
-            for m in range(float_sum_slots.shape[0]):
-                if float_sum_slots[m, 0] == stream:
-                    out_float_sums[row, m] = -float_hi[key, float_sum_slots[m, 1]]
-                    out_float_lo[row, m] = -float_lo[key, float_sum_slots[m, 1]]
+            for m in range(bounds[0, stream], bounds[0, stream + 1]):
+                out_counts[m, out] = -counts[key, count_slots[m, 1]]
+            for m in range(bounds[1, stream], bounds[1, stream + 1]):
+                out_int_sums[m, out] = -int_sums[key, int_sum_slots[m, 1]]
+            for m in range(bounds[2, stream], bounds[2, stream + 1]):
+                out_float_sums[m, out] = -float_hi[key, float_sum_slots[m, 1]]
+                out_float_lo[m, out] = -float_lo[key, float_sum_slots[m, 1]]
         else:  # the row's own time: add the totals before it
             for m in range(count_slots.shape[0]):
-                out_counts[row, m] += counts[key, count_slots[m, 1]]
+                out_counts[m, out] += counts[key, count_slots[m, 1]]
             for m in range(int_sum_slots.shape[0]):
-                out_int_sums[row, m] += int_sums[key, int_sum_slots[m, 1]]
+                out_int_sums[m, out] += int_sums[key, int_sum_slots[m, 1]]
             for m in range(float_sum_slots.shape[0]):
                 c = float_sum_slots[m, 1]
                 # High parts first: close totals cancel exactly; the low parts carry what was rounded off.
-                out_float_sums[row, m] = (float_hi[key, c] + out_float_sums[row, m]) + (float_lo[key, c] + out_float_lo[row, m])
+                out_float_sums[m, out] = (float_hi[key, c] + out_float_sums[m, out]) + (float_lo[key, c] + out_float_lo[m, out])
             for r in range(last_columns.shape[0]):
                 n = last_columns[r, 1]
                 for q in range(ring_size[r, key]):
                     at = (ring_head[r, key] - 1 - q) % n
-                    out_last_refs[r, row, q] = ring_refs[r, key, at]
-                    out_last_times[r, row, q] = ring_times[r, key, at]
-        if not has_extremes:
-            return
-        # Close the key's current segment at this probe.
-        here = row * streams + stream
-        for e in range(int_extremes.shape[0]):
-            int_segments[here, e] = int_running[key, e]
-            int_running[key, e] = INT_LOW if int_extremes[e, 1] else INT_HIGH
-        for e in range(float_extremes.shape[0]):
-            float_segments[here, e] = float_running[key, e]
-            float_running[key, e] = -np.inf if float_extremes[e, 1] else np.nan
-        previous_probe[here] = last_probe[key]
-        last_probe[key] = here
-        if stream > 0:
-            return
-        # A window [s, t): the segments closed at this key's probes after the row's own probe at s.
-        for m in range(extreme_slots.shape[0]):
-            start = row * streams + extreme_slots[m, 0]
-            e = extreme_slots[m, 2]
-            if extreme_slots[m, 1]:
-                fvalue = float_segments[here, e]
-                at = previous_probe[here]
-                while at != start:
-                    fvalue = _float_pick(fvalue, float_segments[at, e], float_extremes[e, 1])
-                    at = previous_probe[at]
-                out_float_extremes[row, m] = fvalue
-            else:
-                ivalue = int_segments[here, e]
-                at = previous_probe[here]
-                while at != start:
-                    ivalue = _int_pick(ivalue, int_segments[at, e], int_extremes[e, 1])
-                    at = previous_probe[at]
-                out_int_extremes[row, m] = ivalue
+                    out_last_refs[r, out, q] = ring_refs[r, key, at]
+                    out_last_times[r, out, q] = ring_times[r, key, at]
+        if has_extremes:
+            here = row * streams + stream
+            close_segment(key, here)
+            if stream == 0:
+                window_extremes(row, here, out)
 
     def probes_until(limit: int) -> None:
         """Every probe at or before ``limit``, streams merged in time order."""

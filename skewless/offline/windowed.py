@@ -68,7 +68,8 @@ def windowed_features(
     inverse[by_time] = np.arange(len(by_time))
     result: dict[str, pa.Array] = {}
     for sweep in sweeps:
-        result.update(sweep.finish(times[by_time], inverse))
+        result.update(sweep.finish(times, inverse))
+        del sweep.state  # the totals per key and row are done with
     return result
 
 

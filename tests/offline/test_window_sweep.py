@@ -98,21 +98,21 @@ def test_sweep_matches_brute_force(events: list[Event], rows: list[tuple[int, in
         state.feed(plan, keys, stamps, valid, ints, floats, order=permutation if shuffled else None)
         references.extend(given_order)
     state.finish(plan)
-    for position, row in enumerate(by_time):
+    for position, row in enumerate(by_time):  # outputs come in time order
         key, t = rows[row]
         for j, (window, hop) in enumerate(WINDOWS):
             if key < 0:
-                assert state.out_counts[position, 2 * j] == 0 and state.out_int_sums[position, j] == 0
+                assert state.out_counts[2 * j, position] == 0 and state.out_int_sums[j, position] == 0
                 continue
             expected = brute_force(events, key, t, window, hop)
-            assert state.out_counts[position, 2 * j] == expected["count_int"]
-            assert state.out_counts[position, 2 * j + 1] == expected["count_float"]
-            assert state.out_int_sums[position, j] == expected["sum_int"]
-            assert math.isclose(state.out_float_sums[position, j], expected["sum_float"], rel_tol=1e-12, abs_tol=1e-12)
+            assert state.out_counts[2 * j, position] == expected["count_int"]
+            assert state.out_counts[2 * j + 1, position] == expected["count_float"]
+            assert state.out_int_sums[j, position] == expected["sum_int"]
+            assert math.isclose(state.out_float_sums[j, position], expected["sum_float"], rel_tol=1e-12, abs_tol=1e-12)
             if expected["max_int"] is not None:
-                assert state.out_int_extremes[position, 2 * j] == expected["max_int"]
+                assert state.out_int_extremes[2 * j, position] == expected["max_int"]
             if expected["min_float"] is not None:
-                assert state.out_float_extremes[position, 2 * j + 1] == expected["min_float"]
+                assert state.out_float_extremes[2 * j + 1, position] == expected["min_float"]
             start = ((t - window) // hop) * hop
             refs, seen = state.out_last_refs[0, position], state.out_last_times[0, position]
             kept = [references[r] for r, s in zip(refs, seen, strict=True) if r >= 0 and s >= start]
@@ -124,7 +124,7 @@ def test_an_event_at_a_rows_time_is_not_in_its_window() -> None:
     state = SweepState.allocate(plan, np.array([10], dtype=np.int64), np.array([0], dtype=np.int64), 1)
     state.feed(plan, np.array([0, 0]), np.array([9, 10]), np.ones((2, 2), dtype=bool), np.array([[1, 100]]), np.array([[1.0, 100.0]]))
     state.finish(plan)
-    assert state.out_int_sums[0].tolist() == [1, 1, 1]
+    assert state.out_int_sums[:, 0].tolist() == [1, 1, 1]
 
 
 @settings(deadline=None)  # the first example compiles the lookup
@@ -138,3 +138,33 @@ def test_key_index_finds_each_key(keys: list[int], probes: list[int], dense: boo
     expected = {k: i for i, k in enumerate(keys)}
     probes += keys
     assert index.lookup(np.array(probes, dtype=np.int64)).tolist() == [expected.get(p, -1) for p in probes]
+
+
+def test_extremes_over_many_probes() -> None:
+    """A busy key: hundreds of probes inside one window."""
+    plan = spec()
+    rng = np.random.default_rng(7)
+    events: list[Event] = [
+        (int(rng.integers(0, 2)), int(rng.integers(-50, 400)), int(rng.integers(-1000, 1000)), float(rng.normal())) for _ in range(3000)
+    ]
+    rows = [(int(rng.integers(0, 2)), int(rng.integers(0, 400))) for _ in range(600)]
+    ordered = sorted(range(len(events)), key=lambda seq: (events[seq][1], seq))
+    row_times = np.array([t for _, t in rows], dtype=np.int64)
+    by_time = np.argsort(row_times, kind="stable")
+    state = SweepState.allocate(plan, row_times[by_time], np.array([k for k, _ in rows], dtype=np.int64)[by_time], KEYS)
+    state.feed(
+        plan,
+        np.array([events[s][0] for s in ordered], dtype=np.int64),
+        np.array([events[s][1] for s in ordered], dtype=np.int64),
+        np.ones((2, len(ordered)), dtype=bool),
+        np.array([[events[s][2] for s in ordered]], dtype=np.int64),
+        np.array([[events[s][3] for s in ordered]], dtype=np.float64),
+    )
+    state.finish(plan)
+    for position, row in enumerate(by_time):
+        key, t = rows[row]
+        for j, (window, hop) in enumerate(WINDOWS):
+            expected = brute_force(events, key, t, window, hop)
+            if expected["max_int"] is not None:
+                assert state.out_int_extremes[2 * j, position] == expected["max_int"]
+                assert state.out_float_extremes[2 * j + 1, position] == expected["min_float"]
