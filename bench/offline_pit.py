@@ -821,35 +821,34 @@ def duckdb_engine(spec: dict[str, Any]) -> Any:
 
 
 def profile_worker(store: Any, entity: pa.Table, features: list[str], spec: dict[str, Any]) -> int:
-    """The SQL skewless runs for these features, executed once with DuckDB's JSON profiler on.
+    """``get_historical_features`` once under cProfile (the main thread: DuckDB's reads and the
+    sweep's folds in worker threads show as waits). Saves pstats' text, sorted by cumulative time."""
+    import cProfile
+    import io
+    import pstats
 
-    The engine's preparation (registering the rows, the batched de-duplication of each event
-    source: see skewless/offline/duplicates.py) runs first and is timed apart as prepare_seconds;
-    the query is the one ``view_features`` runs (rows put in order afterwards, in Arrow).
-    """
-    from skewless.definitions.selection import select_features
-    from skewless.offline.duckdb_engine import DuckDBEngine
-    from skewless.offline.entity_rows import normalize_entity_rows
-    from skewless.offline.retrieval import source_data
-
-    catalog = store.registry.snapshot().catalog
-    selection = select_features(catalog, features)
-    rows = normalize_entity_rows(entity, selection)
-    sources = source_data(store.offline_tables, selection)
-    engine = duckdb_engine(spec) or DuckDBEngine()
-    con = engine._connect()
-    rows = rows.append_column("__row", pa.array(range(rows.num_rows), type=pa.int64()))
+    store.registry.snapshot()
+    profiler = cProfile.Profile()
     with PeakMemory() as memory:
         started = time.perf_counter()
-        sql = engine._prepare(con, rows, selection, sources, ordered=False)
-        prepared = time.perf_counter()
-        Path(spec["sql_out"]).write_text(sql + "\n")
-        con.execute("SET enable_profiling = 'json'")
-        con.execute(f"SET profiling_output = '{spec['profile_out']}'")
-        result = con.sql(sql).to_arrow_table()
+        profiler.enable()
+        table = store.get_historical_features(entity, features, output="arrow")
+        profiler.disable()
         wall = time.perf_counter() - started
-    con.close()
-    summary = {"wall_seconds": wall, "prepare_seconds": prepared - started, "rows_out": result.num_rows, **memory.result()}
+    text = io.StringIO()
+    stats = pstats.Stats(profiler, stream=text).sort_stats("cumulative")
+    stats.print_stats(60)
+    Path(spec["profile_out"]).write_text(text.getvalue())
+    top = sorted(
+        ((f"{Path(file).name}:{line}({name})", calls[3], calls[2]) for (file, line, name), calls in stats.stats.items()),  # type: ignore[attr-defined]
+        key=lambda row: -row[1],
+    )[:20]
+    summary = {
+        "wall_seconds": wall,
+        "rows_out": table.num_rows,
+        "top_functions": [{"function": f, "cumulative_seconds": c, "own_seconds": o} for f, c, o in top],
+        **memory.result(),
+    }
     Path(spec["result"]).write_text(json.dumps(summary, indent=2))
     return 0
 
@@ -1130,7 +1129,7 @@ class Bench:
         return run
 
     def profile(self, n: int, mode: str) -> dict[str, Any]:
-        """Where the time goes: each view alone, then DuckDB's profile of the whole query."""
+        """Where the time goes: each view alone, then a Python profile of the whole call."""
         views = {}
         for name in ("user_engagement", "article_popularity", "user_profile", "article_metadata") if mode != "query" else ():
             run = self.skewless(f"view:{name}", n)
@@ -1147,8 +1146,7 @@ class Bench:
             "duckdb_memory_limit": self.args.duckdb_memory_limit,
             "duckdb_threads": self.args.duckdb_threads,
             "result": str(self.scratch / "profile.json"),
-            "profile_out": str(self.args.profile_dir / f"profile-{self.args.profile_features}-{n}.json"),
-            "sql_out": str(self.args.profile_dir / f"{self.args.profile_features}-{n}.sql"),
+            "profile_out": str(self.args.profile_dir / f"profile-{self.args.profile_features}-{n}.txt"),
         }
         self.args.profile_dir.mkdir(parents=True, exist_ok=True)
         spec_path = self.scratch / "profile-spec.json"
@@ -1159,44 +1157,9 @@ class Bench:
             timeout=self.args.skewless_timeout,
             memory_guard=self.memory_guard,
             cwd=self.scratch,
-            label=f"profiling the {self.args.profile_features} query x {n:,} labels",
+            label=f"profiling the {self.args.profile_features} call x {n:,} labels",
         )
-        summary = summarize_profile(Path(spec["profile_out"])) if child.status == "ok" else {}
-        return {**result, "query": child.result, "operators": summary, "files": [spec["profile_out"], spec["sql_out"]]}
-
-
-def summarize_profile(path: Path) -> dict[str, Any]:
-    """DuckDB's JSON profile: totals and the operators that took the most time."""
-    profile = json.loads(path.read_text())
-    operators: list[dict[str, Any]] = []
-
-    def walk(node: dict[str, Any], depth: int) -> None:
-        info = node.get("extra_info") or {}
-        text = json.dumps(info)
-        operators.append(
-            {
-                "name": node.get("name"),
-                "seconds": node.get("timing", 0.0),
-                "rows": node.get("intermediate_rows"),
-                "depth": depth,
-                "info": text[:400],
-            }
-        )
-        for child in node.get("children", []):
-            walk(child, depth + 1)
-
-    for node in profile.get("operator", []):
-        walk(node, 0)
-    by_type: dict[str, float] = {}
-    for o in operators:
-        by_type[o["name"]] = by_type.get(o["name"], 0.0) + o["seconds"]
-    return {
-        "query_seconds": profile.get("query", {}).get("total_time"),
-        "cpu_seconds": profile.get("query", {}).get("cpu_time"),
-        "system": profile.get("system"),
-        "by_operator_type": dict(sorted(by_type.items(), key=lambda kv: -kv[1])),
-        "top_operators": sorted(operators, key=lambda o: -o["seconds"])[:15],
-    }
+        return {**result, "call": child.result, "files": [spec["profile_out"]]}
 
 
 def fmt_seconds(s: float | None) -> str:
@@ -1269,13 +1232,13 @@ def main() -> int:
         nargs="?",
         const="both",
         choices=["views", "query", "both"],
-        help="also time each view alone (views), save DuckDB's profile of the scalar query (query), or both",
+        help="also time each view alone (views), profile the whole call with cProfile (query), or both",
     )
     parser.add_argument(
         "--profile-features",
         default="scalar",
         choices=["scalar", "snapshot", "windowed", "embeddings"],
-        help="feature set --profile query runs",
+        help="feature set --profile query profiles",
     )
     parser.add_argument("--profile-labels", type=int, default=None, help="label count (scaled) for --profile (default: the smallest)")
     parser.add_argument("--chunk-events", type=int, default=5_000_000, help="events per write while generating")
@@ -1484,13 +1447,11 @@ def report(results: dict[str, Any], labels: list[int], scale: float) -> None:
         print(f"\nProfile at {p['labels']:,} labels, each view alone:")
         for name, v in p["views"].items():
             print(f"  {name:20s} {v['features']:3d} features  {fmt_seconds(v['wall_seconds'])} s  peak {human_bytes(v['peak_rss_bytes'])}")
-        ops = p.get("operators") or {}
-        if ops:
-            print(
-                f"  whole query under the profiler: {fmt_seconds(ops.get('query_seconds'))} s; operator time by type (summed over threads):"
-            )
-            for name, seconds in list(ops["by_operator_type"].items())[:8]:
-                print(f"    {name:28s} {seconds:8.2f} s")
+        call = p.get("call") or {}
+        if call.get("top_functions"):
+            print(f"  whole call under cProfile: {fmt_seconds(call.get('wall_seconds'))} s; cumulative time (main thread):")
+            for row in call["top_functions"][:12]:
+                print(f"    {row['cumulative_seconds']:8.2f} s  {row['function']}")
     if scale == 1.0:
         by = {(r["feature_set"], r["labels"]): r for r in results["runs"] if r["engine"] == "skewless"}
         print("\nTargets (2 cores, 24 GiB):")
