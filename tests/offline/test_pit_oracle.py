@@ -7,6 +7,7 @@ documented semantics row by row, so a bug in the engine cannot hide in a shared 
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -58,6 +59,16 @@ engagement = FeatureView(
 profile = FeatureView(name="profile", entities=[user], source=profile_source, ttl="40m")
 profile_forever = FeatureView(name="profile_forever", entities=[user], source=profile_source)
 CATALOG = Catalog.build([engagement, profile, profile_forever])
+
+
+def _with_string_keys(view: FeatureView) -> FeatureView:
+    """The same view keyed by a String ``user_id``: events then find their key by a join in DuckDB."""
+    source = view.source
+    schema = [Field(name=f.name, dtype=String if f.name == "user_id" else f.dtype) for f in source.schema]
+    return replace(view, entities=[replace(user, dtype=String)], source=replace(source, schema=schema))
+
+
+STRING_CATALOG = Catalog.build([_with_string_keys(v) for v in (engagement, profile, profile_forever)])
 FEATURES = [f"engagement:{f}" for f in engagement.feature_names] + ["profile:score", "profile:segment", "profile_forever:score"]
 SEMANTICS = {  # name -> (column, function, window seconds, hop seconds, n): restated, not imported
     "clicks_count_10m": ("clicks", "count", 600, 10, None),
@@ -113,7 +124,7 @@ def labels_for(draw: st.DrawFn, events: list[tuple[Any, ...]], profiles: list[tu
     return draw(st.lists(st.one_of(nearby, anywhere) if near else anywhere, min_size=1, max_size=30))
 
 
-def oracle_window(rows: list[dict[str, Any]], key: int | None, t: int, spec: tuple[Any, ...]) -> Any:
+def oracle_window(rows: list[dict[str, Any]], key: Any, t: int, spec: tuple[Any, ...]) -> Any:
     column, function, window, hop, n = spec
     start = ((t - window * US) // (hop * US)) * (hop * US)
     seen: dict[str, dict[str, Any]] = {}
@@ -138,7 +149,7 @@ def oracle_window(rows: list[dict[str, Any]], key: int | None, t: int, spec: tup
     return max(inside, key=lambda r: (r["ts"], r["seq"]))[column]  # last
 
 
-def oracle_snapshot(rows: list[dict[str, Any]], key: int | None, t: int, feature: str, ttl: int | None) -> Any:
+def oracle_snapshot(rows: list[dict[str, Any]], key: Any, t: int, feature: str, ttl: int | None) -> Any:
     candidates = [r for r in rows if key is not None and r["user_id"] == key and r["ts"] <= t]
     if not candidates:
         return None
@@ -164,8 +175,14 @@ def test_matches_the_oracle(events: list[tuple[Any, ...]], profiles: list[tuple[
     check(events, profiles, data.draw(labels_for(events, profiles)))
 
 
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(events=events, profiles=profiles, data=st.data())
+def test_string_keys_match_the_oracle(events: list[tuple[Any, ...]], profiles: list[tuple[Any, ...]], data: st.DataObject) -> None:
+    check(events, profiles, data.draw(labels_for(events, profiles)), string_keys=True)
+
+
 M = 60 * US
-EDGE_CASES = {
+EDGE_CASES: dict[str, tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[Any, ...]]]] = {
     "event exactly at the label time is not seen": ([(1, BASE + 10 * M, 1, 1.0, "e1")], [], [(1, BASE + 10 * M), (1, BASE + 10 * M + 1)]),
     "window start is floored to the hop": (
         [(1, BASE + 9 * M + 59 * US, 1, 2.0, "a"), (1, BASE + 10 * M, 1, 3.0, "b")],
@@ -190,12 +207,19 @@ def test_edge_cases(case: str) -> None:
     check(*EDGE_CASES[case])
 
 
-def check(events: list[tuple[Any, ...]], profiles: list[tuple[Any, ...]], labels: list[tuple[Any, ...]]) -> None:
+def check(
+    events: list[tuple[Any, ...]], profiles: list[tuple[Any, ...]], labels: list[tuple[Any, ...]], *, string_keys: bool = False
+) -> None:
+    if string_keys:  # the same data with keys "u1", "u2", ...
+        events = [(None if k is None else f"u{k}", *rest) for k, *rest in events]
+        profiles = [(None if k is None else f"u{k}", *rest) for k, *rest in profiles]
+        labels = [(None if k is None else f"u{k}", t) for k, t in labels]
+    key_type = pa.string() if string_keys else pa.int64()
     event_rows = [dict(user_id=k, ts=t, clicks=c, dwell=d, event_id=e, seq=i) for i, (k, t, c, d, e) in enumerate(events)]
     profile_rows = [dict(user_id=k, ts=t, created=c, score=s, segment=g, seq=i) for i, (k, t, c, s, g) in enumerate(profiles)]
     event_table = pa.table(
         {
-            "user_id": pa.array([r["user_id"] for r in event_rows], pa.int64()),
+            "user_id": pa.array([r["user_id"] for r in event_rows], key_type),
             "clicks": pa.array([r["clicks"] for r in event_rows], pa.int64()),
             "dwell": pa.array([r["dwell"] for r in event_rows], pa.float64()),
             "event_id": pa.array([r["event_id"] for r in event_rows], pa.string()),
@@ -205,7 +229,7 @@ def check(events: list[tuple[Any, ...]], profiles: list[tuple[Any, ...]], labels
     )
     profile_table = pa.table(
         {
-            "user_id": pa.array([r["user_id"] for r in profile_rows], pa.int64()),
+            "user_id": pa.array([r["user_id"] for r in profile_rows], key_type),
             "score": pa.array([r["score"] for r in profile_rows], pa.float64()),
             "segment": pa.array([r["segment"] for r in profile_rows], pa.string()),
             "event_timestamp": to_ts([r["ts"] for r in profile_rows]),
@@ -215,12 +239,12 @@ def check(events: list[tuple[Any, ...]], profiles: list[tuple[Any, ...]], labels
     )
     entity = pa.table(
         {
-            "user_id": pa.array([k for k, _ in labels], pa.int64()),
+            "user_id": pa.array([k for k, _ in labels], key_type),
             "event_timestamp": to_ts([t for _, t in labels]),
             "label": pa.array(range(len(labels)), pa.int64()),
         }
     )
-    selection = select_features(CATALOG, FEATURES, full_feature_names=True)
+    selection = select_features(STRING_CATALOG if string_keys else CATALOG, FEATURES, full_feature_names=True)
     result = DuckDBEngine(threads=1).historical_features(
         entity, selection, {"events": SourceData(table=event_table), "profiles": SourceData(table=profile_table)}
     )
