@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
@@ -18,7 +18,8 @@ from skewless.definitions.source import BatchSource, StreamSource
 from skewless.definitions.types import DType, Timestamp
 from skewless.offline.duplicates import file_batches
 from skewless.offline.entity_rows import TIMESTAMP_COLUMN
-from skewless.offline.pit import duplicates_sql, point_in_time_sql, selected_sources, source_relation_sql
+from skewless.offline.pit import duplicates_sql, source_relation_sql
+from skewless.offline.snapshots import snapshot_features
 from skewless.offline.sql_text import q
 from skewless.offline.tables import WRITE_SEQ
 from skewless.offline.windowed import windowed_features
@@ -127,36 +128,27 @@ class DuckDBEngine:
 
         ``rows`` holds the join keys, ``event_timestamp`` and ``__row`` (any unique integer
         per row); ``sources`` every source the views read (an absent one reads as empty).
-        Snapshot views are one point-in-time query; the aggregation views of each source one
-        sweep over its events (``skewless.offline.windowed``). The Spark engine runs this on each
-        of its buckets, so both engines execute the same code.
+        Each source is read once, in time order, for all its snapshot views
+        (``skewless.offline.snapshots``) and once for all its aggregation views
+        (``skewless.offline.windowed``). The Spark engine runs this on each of its buckets, so
+        both engines execute the same code.
         """
         rows = rows.take(pc.sort_indices(rows.column(ROW_COLUMN)))
         con = self._connect()
+        computed: dict[str, pa.Array] = {}
         try:
             con.register("__entity_input", rows)
             con.execute(f"CREATE TEMP VIEW __entity AS SELECT *, epoch_us({q(TIMESTAMP_COLUMN)}) AS __ts FROM __entity_input")
-            computed = self._snapshot_features(con, selection, sources)
-            for source, views in _aggregation_views(selection):
-                computed.update(self._windowed_features(con, source, views, sources.get(source.name)))
+            for source, views in _views_by_source(selection):
+                data = sources.get(source.name)
+                if views[0].view.is_aggregation:
+                    computed.update(self._windowed_features(con, source, views, data))
+                else:
+                    computed.update(snapshot_features(con, "__entity", views, self._scans(con, source, data)))
         finally:
             con.close()
         names = [v.column(f) for v in selection.views for f in v.features]
         return pa.table({ROW_COLUMN: rows.column(ROW_COLUMN), **{name: computed[name] for name in names}})
-
-    def _snapshot_features(
-        self, con: duckdb.DuckDBPyConnection, selection: FeatureSelection, sources: Mapping[str, SourceData]
-    ) -> dict[str, pa.ChunkedArray]:
-        snapshot = tuple(v for v in selection.views if not v.view.is_aggregation)
-        if not snapshot:
-            return {}
-        only = replace(selection, views=snapshot)
-        relations = {source.name: self._source(con, source, sources.get(source.name)) for source in selected_sources(only)}
-        table = con.sql(point_in_time_sql(only, entity="__entity", sources=relations, ordered=False)).to_arrow_table()
-        names, columns = table.column_names, list(table.columns)
-        del table  # the columns list holds the only reference: each column is freed once sorted
-        ordered = _in_row_order(names, columns)
-        return {name: ordered.column(name) for name in names[1:]}
 
     def _windowed_features(
         self, con: duckdb.DuckDBPyConnection, source: BatchSource | StreamSource, views: list[ViewSelection], data: SourceData | None
@@ -164,6 +156,14 @@ class DuckDBEngine:
         duplicates = None
         if source.event_id_field and data is not None and (data.files or data.table is not None):
             duplicates = self._duplicates(con, source, data)
+        scans = self._scans(con, source, data)
+        return windowed_features(con, "__entity", views, scans, event_id=source.event_id_field, duplicates=duplicates)
+
+    def _scans(
+        self, con: duckdb.DuckDBPyConnection, source: BatchSource | StreamSource, data: SourceData | None
+    ) -> Callable[[int, int], Iterator[str]]:
+        """``scans(low, high)``: relations of the source's rows in batches of files that follow each
+        other in time, covering the rows in ``[low, high)`` (an in-memory table is one batch)."""
 
         def scans(low: int, high: int) -> Iterator[str]:
             if data is None or not data.files:
@@ -172,7 +172,7 @@ class DuckDBEngine:
             for batch in file_batches(data.files, source.timestamp_field, within=(low, high)):
                 yield source_relation_sql(source, _read_parquet(batch))
 
-        return windowed_features(con, "__entity", views, scans, event_id=source.event_id_field, duplicates=duplicates)
+        return scans
 
     def _duplicates(self, con: duckdb.DuckDBPyConnection, source: BatchSource | StreamSource, data: SourceData) -> str:
         """A temp table of the ids written more than once and their first write. From files, it is
@@ -203,23 +203,12 @@ class DuckDBEngine:
         return source_relation_sql(source, name)
 
 
-def _in_row_order(names: list[str], columns: list[pa.ChunkedArray]) -> pa.Table:
-    """The columns sorted by ``__row``, one at a time, each replaced in ``columns`` by its sorted
-    copy (so a large result is never held twice): cheaper than sorting every column in SQL."""
-    order = pc.sort_indices(columns[names.index(ROW_COLUMN)])
-    for index in range(len(columns)):
-        # One array first: a take across many chunks locates each index's chunk (several times slower).
-        columns[index] = columns[index].combine_chunks().take(order)  # type: ignore[assignment]
-    return pa.Table.from_arrays(columns, names=names)
-
-
-def _aggregation_views(selection: FeatureSelection) -> list[tuple[BatchSource | StreamSource, list[ViewSelection]]]:
-    """The selected aggregation views by source: each source's events are read once for all of them."""
-    views: dict[str, list[ViewSelection]] = {}
+def _views_by_source(selection: FeatureSelection) -> list[tuple[BatchSource | StreamSource, list[ViewSelection]]]:
+    """The selected views by source and kind (snapshot or aggregation): each group shares one read."""
+    groups: dict[tuple[str, bool], list[ViewSelection]] = {}
     for view_selection in selection.views:
-        if view_selection.view.is_aggregation:
-            views.setdefault(view_selection.view.source.name, []).append(view_selection)
-    return [(chosen[0].view.source, chosen) for chosen in views.values()]
+        groups.setdefault((view_selection.view.source.name, view_selection.view.is_aggregation), []).append(view_selection)
+    return [(chosen[0].view.source, chosen) for chosen in groups.values()]
 
 
 def _read_parquet(files: Sequence[str]) -> str:

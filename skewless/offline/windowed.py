@@ -59,8 +59,8 @@ def windowed_features(
             upcoming = pool.submit(next, batches, None)
             while (batch := upcoming.result()) is not None:
                 upcoming = pool.submit(next, batches, None)
-                event_times = _integers(batch.column("__ts"))
-                order = _time_order(event_times, _integers(batch.column("__seq")))
+                event_times = integers(batch.column("__ts"))
+                order = time_order(event_times, integers(batch.column("__seq")))
                 values = _values(batch, columns)
                 for done in [pool.submit(sweep.fold, batch, event_times, order, values) for sweep in sweeps]:
                     done.result()
@@ -87,21 +87,17 @@ class _ViewSweep:
     @classmethod
     def start(cls, con: duckdb.DuckDBPyConnection, entity: str, index: int, plan: ViewPlan, times: I64, by_time: I64) -> _ViewSweep:
         table = f"__keys_{index}"
-        keys = _row_keys(con, entity, plan.selection.view.join_keys, table)
+        keys = row_keys(con, entity, plan.selection.view.join_keys, table)
         state = SweepState.allocate(plan.spec, times[by_time], keys[by_time], int(keys.max()) + 1 if len(keys) else 0)
         kept: dict[str, list[pa.Array]] = {c: [] for c in plan.last_columns}
-        return cls(index, plan, state, table, _key_index(con, entity, plan.selection.view, table), kept)
+        return cls(index, plan, state, table, key_index(con, entity, plan.selection.view, table), kept)
 
     @property
     def key_column(self) -> str:
         return f"__k{self.index}"
 
     def fold(self, batch: pa.Table, times: I64, order: I64 | None, values: Values) -> None:
-        keys = _integers(batch.column(self.key_column), null=-1)
-        if self.key_index is not None:  # raw keys: look them up
-            found = self.key_index.lookup(keys)
-            nulls = batch.column(self.key_column).null_count
-            keys = np.where(pc.is_valid(batch.column(self.key_column)).to_numpy(), found, -1) if nulls else found
+        keys = batch_keys(batch.column(self.key_column), self.key_index)
         self.state.feed(self.plan.spec, keys, times, *values, order=order)
         for column, chunks in self.kept.items():
             chunks.append(batch.column(_value(column)).combine_chunks())
@@ -111,7 +107,17 @@ class _ViewSweep:
         return view_columns(self.plan, self.state, self.kept, times, inverse)
 
 
-def _row_keys(con: duckdb.DuckDBPyConnection, entity: str, join_keys: Sequence[str], table: str) -> I64:
+def batch_keys(column: pa.ChunkedArray, index: KeyIndex | None) -> I64:
+    """Each row's key index from a batch's key column: joined in SQL already, or raw integer keys
+    looked up in ``index``; -1 for a null key or one no entity row has."""
+    keys = integers(column, null=-1)
+    if index is None:
+        return keys
+    found = index.lookup(keys)
+    return np.where(pc.is_valid(column).to_numpy(zero_copy_only=False), found, -1) if column.null_count else found
+
+
+def row_keys(con: duckdb.DuckDBPyConnection, entity: str, join_keys: Sequence[str], table: str) -> I64:
     """Each row's key index (-1 where a key is null), and ``table``: the distinct keys and their index."""
     keys = ", ".join(q(k) for k in join_keys)
     not_null = " AND ".join(f"{q(k)} IS NOT NULL" for k in join_keys)
@@ -125,7 +131,7 @@ def _row_keys(con: duckdb.DuckDBPyConnection, entity: str, join_keys: Sequence[s
     return result
 
 
-def _key_index(con: duckdb.DuckDBPyConnection, entity: str, view: FeatureView, table: str) -> KeyIndex | None:
+def key_index(con: duckdb.DuckDBPyConnection, entity: str, view: FeatureView, table: str) -> KeyIndex | None:
     """For a view keyed by one integer column on both sides, the rows' keys as a hash table: events
     then find their key in numpy instead of a join in DuckDB (None: keys are joined in SQL)."""
     if len(view.join_keys) != 1 or view.source.columns.get(view.join_keys[0]) != Int64:
@@ -158,9 +164,14 @@ def _event_query(
         selected.append(f"k{index}.__k AS __k{index}")
         on = " AND ".join(f"k{index}.{q(k)} = src.{q(k)}" for k in plan.selection.view.join_keys)
         joins.append(f"LEFT JOIN {table} k{index} ON {on}")
-    where = [f"src.__ts >= {low}", f"src.__ts < {high}"]
-    if all(table is not None for table in key_tables):  # events no row's key has are left out early
-        where.append("(" + " OR ".join(f"k{i}.__k IS NOT NULL" for i in range(len(plans))) + ")")
+    # Only events of the entity rows' keys leave DuckDB (a semi-join where keys are looked up later).
+    wanted = [
+        f"k{i}.__k IS NOT NULL"
+        if table is not None
+        else f"src.{q(plan.selection.view.join_keys[0])} IN (SELECT {q(plan.selection.view.join_keys[0])} FROM {sweep.key_table})"
+        for i, (plan, table, sweep) in enumerate(zip(plans, key_tables, sweeps, strict=True))
+    ]
+    where = [f"src.__ts >= {low}", f"src.__ts < {high}", "(" + " OR ".join(wanted) + ")"]
     if event_id and duplicates:
         joins.append(f"LEFT JOIN {duplicates} d ON d.__id = src.{q(event_id)}")
         where.append("(d.__first IS NULL OR src.__seq = d.__first)")
@@ -168,24 +179,30 @@ def _event_query(
     return lambda scan: head + scan + tail
 
 
-def _time_order(times: I64, writes: I64) -> I64 | None:
-    """The permutation that puts a batch in (time, write) order; None if it already is. Batches
-    come nearly ordered (files in time order, a few runs from parallel reads), which a stable
-    sort by time handles in about linear time; ties on time go by write after it."""
+def time_order(times: I64, *ties: I64) -> I64 | None:
+    """The permutation that puts a batch in order of (time, *ties); None if it already is. Batches
+    come nearly ordered (files in time order, a few runs from parallel reads), which a stable sort
+    by time handles in about linear time; rows tied on time are sorted fully only if they need it."""
     if len(times) < 2:
         return None
-    later, same = times[1:] > times[:-1], times[1:] == times[:-1]
-    if bool(np.all(later | (same & (writes[1:] >= writes[:-1])))):
+    keys = (times, *ties)
+    if _ordered(keys):
         return None
     order = np.argsort(times, kind="stable")
-    ordered_times, ordered_writes = times[order], writes[order]
-    same = ordered_times[1:] == ordered_times[:-1]
-    if bool(np.any(same & (ordered_writes[1:] < ordered_writes[:-1]))):
-        order = np.lexsort((writes, times))
-    return order
+    if _ordered(tuple(key[order] for key in keys)):
+        return order
+    return np.lexsort(tuple(reversed(keys)))
 
 
-def _integers(column: pa.ChunkedArray, *, null: int = 0, out: I64 | None = None) -> I64:
+def _ordered(keys: Sequence[I64]) -> bool:
+    """Whether rows are in lexicographic order of ``keys`` (most significant first)."""
+    ok = keys[-1][1:] >= keys[-1][:-1]
+    for key in reversed(keys[:-1]):
+        ok = (key[1:] > key[:-1]) | ((key[1:] == key[:-1]) & ok)
+    return bool(np.all(ok))
+
+
+def integers(column: pa.ChunkedArray, *, null: int = 0, out: I64 | None = None) -> I64:
     """A column as int64 values (nulls as ``null``), chunk by chunk into one writable array."""
     result = np.empty(len(column), dtype=np.int64) if out is None else out
     at = 0
@@ -209,7 +226,7 @@ def _values(batch: pa.Table, columns: Sequence[tuple[str, DType]]) -> Values:
         if column.null_count:
             valid[c] = pc.is_valid(column).to_numpy()
         if dtype in INTEGER_VALUED:
-            _integers(column, out=ints[i])
+            integers(column, out=ints[i])
             i += 1
         elif dtype in FLOAT_VALUED:
             at = 0
