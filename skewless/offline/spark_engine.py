@@ -4,9 +4,9 @@ Every point-in-time computation partitions by a view's join keys. So, for each g
 that read one source by the same keys, the entity rows and the source rows are hashed into
 ``partitions`` buckets by those keys (default: ``spark.sql.shuffle.partitions``), Spark shuffles
 both sides so that each bucket meets in one task, and the task runs
-:meth:`DuckDBEngine.view_features` on the bucket's Arrow rows: the very SQL that
-:func:`~skewless.offline.pit.point_in_time_sql` generates and the windowed sweep of
-:mod:`skewless.offline.windowed`, not a second implementation. The
+:meth:`DuckDBEngine.view_features` on the bucket's Arrow rows: the very sweeps of
+:mod:`skewless.offline.snapshots` and :mod:`skewless.offline.windowed`, not a second
+implementation. The
 per-group results are joined back to the entity rows on ``__row`` in Spark, and on-demand
 features run on each Arrow batch of the joined rows (``mapInArrow``).
 
@@ -187,7 +187,7 @@ class SparkEngine:
         return labels.groupBy(BUCKET).cogroup(events.groupBy(BUCKET)).applyInArrow(compute, schema)
 
     def _source(self, source: BatchSource | StreamSource, data: SourceData | None) -> Any:
-        """The columns the point-in-time SQL reads of a source, as a Spark DataFrame."""
+        """The columns the point-in-time sweeps read of a source, as a Spark DataFrame."""
         if data is not None and data.table is not None:
             frame = self.spark.createDataFrame(data.table)
         elif data is not None and data.files:
