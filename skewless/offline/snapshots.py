@@ -122,7 +122,8 @@ class _Latest:
             if rows is None or rows.num_rows == 0:
                 result[column] = pa.nulls(len(times), dtype)
             else:
-                result[column] = rows.column(_value(feature)).take(positions).combine_chunks()
+                # One array first: a take across the batches' chunks locates each index's chunk.
+                result[column] = rows.column(_value(feature)).combine_chunks().take(positions)
         return result
 
 
