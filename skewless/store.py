@@ -201,9 +201,13 @@ class FeatureStore:
         *,
         full_feature_names: bool = False,
         overwrite: bool = False,
+        progress: bool = False,
     ) -> TrainingSet:
-        """Compute features for ``entity_df``, store them as a table, and record how to rebuild them exactly."""
-        return self.training_sets.create(name, entity_df, features, full_feature_names=full_feature_names, overwrite=overwrite)
+        """Compute features for ``entity_df``, store them as a table, and record how to rebuild them
+        exactly; ``progress=True`` draws a bar per source read (``skewless training-set create`` does)."""
+        return self.training_sets.create(
+            name, entity_df, features, full_feature_names=full_feature_names, overwrite=overwrite, progress=progress
+        )
 
     # -- online store ----------------------------------------------------------------------------
 

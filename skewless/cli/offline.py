@@ -49,6 +49,7 @@ def create(
     feature: Annotated[list[str] | None, typer.Option("--feature", "-f", help="A 'view:feature' name; repeat for more.")] = None,
     full_feature_names: Annotated[bool, typer.Option(help="Name columns view__feature.")] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace a training set of the same name.")] = False,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar per source read.")] = True,
 ) -> None:
     """Join point-in-time-correct features to entity rows and store the result.
 
@@ -58,7 +59,12 @@ def create(
         raise InvalidRequestError("give either --service or one or more --feature", hint="e.g. --service ranker")
     with open_store(ctx) as store:
         created = store.create_training_set(
-            name, _read_table(entities), service or list(feature or []), full_feature_names=full_feature_names, overwrite=overwrite
+            name,
+            _read_table(entities),
+            service or list(feature or []),
+            full_feature_names=full_feature_names,
+            overwrite=overwrite,
+            progress=progress,
         )
     console().print(f"Training set {created.name}: {created.rows:,} rows, {len(created.record['features'])} features -> {created.path}")
 

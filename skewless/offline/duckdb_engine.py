@@ -22,7 +22,7 @@ from skewless.offline.pit import duplicates_sql, source_relation_sql
 from skewless.offline.snapshots import snapshot_features
 from skewless.offline.sql_text import q
 from skewless.offline.tables import WRITE_SEQ
-from skewless.offline.windowed import windowed_features
+from skewless.offline.windowed import BatchProgress, Scans, windowed_features
 from skewless.transform.on_demand import apply_on_demand
 
 ROW_COLUMN: Final = "__row"
@@ -40,10 +40,18 @@ class DuckDBEngine:
     """Training sets in-process. ``memory_limit`` (``12GB``, ``50%``) and ``temp_directory`` (where
     DuckDB spills past it) default to DuckDB's own: 80% of RAM, ``.tmp`` in the working directory."""
 
-    def __init__(self, *, threads: int | None = None, memory_limit: str | None = None, temp_directory: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        threads: int | None = None,
+        memory_limit: str | None = None,
+        temp_directory: str | None = None,
+        progress: BatchProgress | None = None,
+    ) -> None:
         self.threads = threads
         self.memory_limit = memory_limit
         self.temp_directory = temp_directory
+        self.progress = progress  # told after each batch of a source's rows (see skewless.offline.windowed)
 
     @classmethod
     def from_config(cls, config: DuckDBConfig, repo_path: str | Path) -> DuckDBEngine:
@@ -144,7 +152,7 @@ class DuckDBEngine:
                 if views[0].view.is_aggregation:
                     computed.update(self._windowed_features(con, source, views, data))
                 else:
-                    computed.update(snapshot_features(con, "__entity", views, self._scans(con, source, data)))
+                    computed.update(snapshot_features(con, "__entity", views, self._scans(con, source, data), self.progress))
         finally:
             con.close()
         names = [v.column(f) for v in selection.views for f in v.features]
@@ -157,20 +165,20 @@ class DuckDBEngine:
         if source.event_id_field and data is not None and (data.files or data.table is not None):
             duplicates = self._duplicates(con, source, data)
         scans = self._scans(con, source, data)
-        return windowed_features(con, "__entity", views, scans, event_id=source.event_id_field, duplicates=duplicates)
+        return windowed_features(
+            con, "__entity", views, scans, event_id=source.event_id_field, duplicates=duplicates, progress=self.progress
+        )
 
-    def _scans(
-        self, con: duckdb.DuckDBPyConnection, source: BatchSource | StreamSource, data: SourceData | None
-    ) -> Callable[[int, int], Iterator[str]]:
+    def _scans(self, con: duckdb.DuckDBPyConnection, source: BatchSource | StreamSource, data: SourceData | None) -> Scans:
         """``scans(low, high)``: relations of the source's rows in batches of files that follow each
         other in time, covering the rows in ``[low, high)`` (an in-memory table is one batch)."""
 
-        def scans(low: int, high: int) -> Iterator[str]:
+        def scans(low: int, high: int) -> list[str]:
             if data is None or not data.files:
-                yield self._source(con, source, data)
-                return
-            for batch in file_batches(data.files, source.timestamp_field, within=(low, high)):
-                yield source_relation_sql(source, _read_parquet(batch))
+                return [self._source(con, source, data)]
+            return [
+                source_relation_sql(source, _read_parquet(b)) for b in file_batches(data.files, source.timestamp_field, within=(low, high))
+            ]
 
         return scans
 

@@ -13,7 +13,7 @@ the source by key and no join of entity rows to source rows.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import duckdb
@@ -25,7 +25,7 @@ from skewless.definitions.selection import ViewSelection
 from skewless.offline.key_index import KeyIndex
 from skewless.offline.sql_text import q
 from skewless.offline.window_sweep import I64, SweepSpec, SweepState
-from skewless.offline.windowed import batch_keys, integers, key_index, row_keys, time_order
+from skewless.offline.windowed import BatchProgress, Scans, batch_keys, integers, key_index, row_keys, time_order
 
 NO_SLOTS = np.empty((0, 2), dtype=np.int64)
 # The latest row of each key: a ``last`` over one always-valid column, no windows.
@@ -47,11 +47,11 @@ CREATED_NULL = np.iinfo(np.int64).min  # a null created time sorts first: it los
 
 
 def snapshot_features(
-    con: duckdb.DuckDBPyConnection, entity: str, views: Sequence[ViewSelection], scans: Callable[[int, int], Iterator[str]]
+    con: duckdb.DuckDBPyConnection, entity: str, views: Sequence[ViewSelection], scans: Scans, progress: BatchProgress | None = None
 ) -> dict[str, pa.Array]:
     """Feature columns (internal names) of snapshot ``views``, all reading one source, for the rows
     of the relation ``entity`` (``__row`` in order, join keys, ``__ts``), aligned with them.
-    ``scans(low, high)`` yields relations of the source's rows (``source_relation_sql``), in
+    ``scans(low, high)`` lists relations of the source's rows (``source_relation_sql``), in
     batches that follow each other in time, covering at least the rows in ``[low, high)``."""
     times = con.sql(f"SELECT __ts FROM {entity} ORDER BY __row").to_arrow_table().column(0).to_numpy()
     by_time = np.argsort(times, kind="stable")
@@ -62,13 +62,16 @@ def snapshot_features(
         reach = max(ttl for ttl in ttls if ttl is not None) * MICROS if None not in ttls else None
         low = int(times.min()) - reach if reach is not None else int(np.iinfo(np.int64).min)
         query = _source_query(sweeps, low=low, high=int(times.max()) + 1)
-        for scan in scans(low, int(times.max()) + 1):
+        relations = scans(low, int(times.max()) + 1)
+        for done, scan in enumerate(relations, start=1):
             batch = con.sql(query(scan)).to_arrow_table()
             stamps = integers(batch.column("__ts"))
             order = time_order(stamps, integers(batch.column("__created"), null=CREATED_NULL), integers(batch.column("__seq")))
             ordered = np.arange(len(stamps)) if order is None else order
             for sweep in sweeps:
                 sweep.fold(batch, stamps, ordered)
+            if progress is not None:
+                progress(f"{views[0].view.source.name} rows", done, len(relations))
     inverse = np.empty_like(by_time)
     inverse[by_time] = np.arange(len(by_time))
     result: dict[str, pa.Array] = {}

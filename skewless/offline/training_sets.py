@@ -26,6 +26,7 @@ from skewless.definitions.service import FeatureService
 from skewless.definitions.spec import objects_from_specs
 from skewless.errors import NotFoundError, OfflineStoreError
 from skewless.offline.entity_rows import TIMESTAMP_COLUMN, normalize_entity_rows
+from skewless.offline.progress import batch_progress
 from skewless.offline.retrieval import OfflineEngine, finish, source_data, source_versions
 from skewless.offline.tables import OfflineTables
 from skewless.registry.registry import Registry
@@ -64,6 +65,20 @@ class TrainingSets:
         *,
         full_feature_names: bool = False,
         overwrite: bool = False,
+        progress: bool = False,
+    ) -> TrainingSet:
+        """``progress``: a bar per source read, for engines that report batches (DuckDB's)."""
+        with batch_progress(progress and hasattr(self.engine, "progress")) as report:
+            if report is None:
+                return self._create(name, entity_df, features, full_feature_names=full_feature_names, overwrite=overwrite)
+            self.engine.progress = report  # type: ignore[attr-defined]
+            try:
+                return self._create(name, entity_df, features, full_feature_names=full_feature_names, overwrite=overwrite)
+            finally:
+                self.engine.progress = None  # type: ignore[attr-defined]
+
+    def _create(
+        self, name: str, entity_df: Any, features: Sequence[str] | FeatureService | str, *, full_feature_names: bool, overwrite: bool
     ) -> TrainingSet:
         if not _NAME.match(name):
             raise OfflineStoreError(f"training set name {name!r} is not an identifier", hint="e.g. 'ranker_2026_03'")

@@ -11,7 +11,8 @@ size of the source.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+import itertools
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -29,20 +30,24 @@ from skewless.offline.window_plan import FLOAT_VALUED, INTEGER_VALUED, ViewPlan,
 from skewless.offline.window_sweep import I64, SweepState
 
 Values = tuple[np.ndarray, I64, np.ndarray]  # validity, integer and float values, one row per column
+# ``progress(what, done, total)``: after each batch of a source's rows, e.g. ("engagement events", 3, 47).
+BatchProgress = Callable[[str, int, int], None]
+Scans = Callable[[int, int], Sequence[str]]
 
 
 def windowed_features(
     con: duckdb.DuckDBPyConnection,
     entity: str,
     views: Sequence[ViewSelection],
-    scans: Callable[[int, int], Iterator[str]],
+    scans: Scans,
     *,
     event_id: str | None,
     duplicates: str | None,
+    progress: BatchProgress | None = None,
 ) -> dict[str, pa.Array]:
     """Feature columns (internal names) of ``views``, all reading one source, for the rows of the
     relation ``entity`` (``__row`` in order, join keys, ``__ts``), aligned with them.
-    ``scans(low, high)`` yields relations of the source's events (``source_relation_sql``), in
+    ``scans(low, high)`` lists relations of the source's events (``source_relation_sql``), in
     batches that follow each other in time, covering at least the events in ``[low, high)``;
     ``duplicates`` names the table of later copies of event ids (``pit.duplicates_sql``)."""
     dtypes = views[0].view.source.columns
@@ -53,8 +58,11 @@ def windowed_features(
     if len(times):
         low, high = int(times.min()) - max(reach_us(v.view) for v in views), int(times.max())
         query = _event_query(sweeps, low=low, high=high, event_id=event_id, duplicates=duplicates)
-        batches = (con.sql(query(scan)).to_arrow_table() for scan in scans(low, high))
+        relations = scans(low, high)
+        batches = (con.sql(query(scan)).to_arrow_table() for scan in relations)
+        what = f"{views[0].view.source.name} events"
         # DuckDB reads the next batch while the views' sweeps (which release the GIL) fold this one.
+        counter = itertools.count(1)
         with ThreadPoolExecutor(max_workers=len(sweeps) + 1) as pool:
             upcoming = pool.submit(next, batches, None)
             while (batch := upcoming.result()) is not None:
@@ -64,6 +72,9 @@ def windowed_features(
                 values = _values(batch, columns)
                 for done in [pool.submit(sweep.fold, batch, event_times, order, values) for sweep in sweeps]:
                     done.result()
+                if progress is not None:
+                    folded = next(counter)
+                    progress(what, folded, len(relations))
     inverse = np.empty_like(by_time)
     inverse[by_time] = np.arange(len(by_time))
     result: dict[str, pa.Array] = {}

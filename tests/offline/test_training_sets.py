@@ -83,3 +83,26 @@ def test_names_and_listing(store: FeatureStore) -> None:
         store.training_sets.get("b")
     with pytest.raises(OfflineStoreError, match="not an identifier"):
         store.create_training_set("my set", ENTITY, FEATURES)
+
+
+def test_the_engine_reports_each_batch_of_each_source(store: FeatureStore) -> None:
+    """What the progress bar of ``skewless training-set create`` draws: every batch, up to the total."""
+    from skewless.offline.duckdb_engine import DuckDBEngine
+
+    reports: list[tuple[str, int, int]] = []
+    engine = DuckDBEngine(progress=lambda what, done, total: reports.append((what, done, total)))
+    store._offline_engine = lambda: engine  # type: ignore[method-assign]
+    store.get_historical_features(ENTITY, FEATURES)
+    by_source: dict[str, list[tuple[int, int]]] = {}
+    for what, done, total in reports:
+        by_source.setdefault(what, []).append((done, total))
+    assert set(by_source) == {"engagement events", "user_profiles rows"}
+    for steps in by_source.values():
+        total = steps[0][1]
+        assert total >= 1
+        assert steps == [(done, total) for done in range(1, total + 1)]
+
+
+def test_create_with_a_progress_bar(store: FeatureStore) -> None:
+    created = store.create_training_set("with_bar", ENTITY, FEATURES, progress=True)
+    assert created.rows == len(ENTITY)
