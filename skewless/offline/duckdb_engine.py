@@ -19,6 +19,7 @@ from skewless.definitions.types import DType, Timestamp
 from skewless.offline.duplicates import file_batches
 from skewless.offline.entity_rows import TIMESTAMP_COLUMN
 from skewless.offline.pit import duplicates_sql, source_relation_sql
+from skewless.offline.row_keys import EntityRows
 from skewless.offline.snapshots import snapshot_features
 from skewless.offline.sql_text import q
 from skewless.offline.tables import WRITE_SEQ
@@ -147,27 +148,31 @@ class DuckDBEngine:
         try:
             con.register("__entity_input", rows)
             con.execute(f"CREATE TEMP VIEW __entity AS SELECT *, epoch_us({q(TIMESTAMP_COLUMN)}) AS __ts FROM __entity_input")
+            entity = EntityRows(con, "__entity")
             for source, views in _views_by_source(selection):
                 data = sources.get(source.name)
                 if views[0].view.is_aggregation:
-                    computed.update(self._windowed_features(con, source, views, data))
+                    computed.update(self._windowed_features(con, entity, source, views, data))
                 else:
-                    computed.update(snapshot_features(con, "__entity", views, self._scans(con, source, data), self.progress))
+                    computed.update(snapshot_features(con, entity, views, self._scans(con, source, data), self.progress))
         finally:
             con.close()
         names = [v.column(f) for v in selection.views for f in v.features]
         return pa.table({ROW_COLUMN: rows.column(ROW_COLUMN), **{name: computed[name] for name in names}})
 
     def _windowed_features(
-        self, con: duckdb.DuckDBPyConnection, source: BatchSource | StreamSource, views: list[ViewSelection], data: SourceData | None
+        self,
+        con: duckdb.DuckDBPyConnection,
+        entity: EntityRows,
+        source: BatchSource | StreamSource,
+        views: list[ViewSelection],
+        data: SourceData | None,
     ) -> dict[str, pa.Array]:
         duplicates = None
         if source.event_id_field and data is not None and (data.files or data.table is not None):
             duplicates = self._duplicates(con, source, data)
         scans = self._scans(con, source, data)
-        return windowed_features(
-            con, "__entity", views, scans, event_id=source.event_id_field, duplicates=duplicates, progress=self.progress
-        )
+        return windowed_features(con, entity, views, scans, duplicates=duplicates, progress=self.progress)
 
     def _scans(self, con: duckdb.DuckDBPyConnection, source: BatchSource | StreamSource, data: SourceData | None) -> Scans:
         """``scans(low, high)``: relations of the source's rows in batches of files that follow each

@@ -122,7 +122,7 @@ def view_columns(plan: ViewPlan, state: SweepState, kept: dict[str, list[pa.Arra
     in the caller's order: row ``i`` is sorted row ``inverse[i]``; ``times``: the rows' times."""
     view_selection = plan.selection
     outputs = {o.name: o for o in view_selection.view.aggregation_outputs()}
-    kept_columns = {c: pa.concat_arrays(chunks) if chunks else pa.array([], _arrow(dict(plan.columns)[c])) for c, chunks in kept.items()}
+    kept_columns = {c: pa.concat_arrays(chunks) if chunks else pa.array([], dict(plan.columns)[c].to_arrow()) for c, chunks in kept.items()}
     ratios = {r.name: r for r in view_selection.view.ratios}
     computed: dict[str, pa.Array] = {}
 
@@ -141,10 +141,6 @@ def view_columns(plan: ViewPlan, state: SweepState, kept: dict[str, list[pa.Arra
             column = pc.if_else(pc.equal(den_f, 0.0), pa.scalar(None, pa.float64()), pc.divide(pc.cast(num, pa.float64()), den_f))
         result[view_selection.column(feature)] = column
     return result
-
-
-def _arrow(dtype: DType) -> pa.DataType:
-    return dtype.to_arrow()
 
 
 def _output(o: AggregationOutput, plan: ViewPlan, state: SweepState, inverse: I64, kept: dict[str, pa.Array], times: I64) -> pa.Array:
@@ -171,8 +167,8 @@ def _output(o: AggregationOutput, plan: ViewPlan, state: SweepState, inverse: I6
     if o.function in ("min", "max"):
         m = slots["extreme"]
         if plan.spec.extreme_slots[m, 1]:
-            return pc.cast(pa.array(rows(state.out_float_extremes[m]), mask=empty), _arrow(source_type))
-        return pa.array(rows(state.out_int_extremes[m]), mask=empty).cast(_arrow(source_type) if source_type != Bool else pa.int64())
+            return pc.cast(pa.array(rows(state.out_float_extremes[m]), mask=empty), source_type.to_arrow())
+        return pa.array(rows(state.out_int_extremes[m]), mask=empty).cast(source_type.to_arrow() if source_type != Bool else pa.int64())
     # last / last_n: the latest non-null values before t, newest first, that are not before the start.
     r = slots["last"]
     window, hop = plan.spec.windows[slots["window"] - 1]
@@ -182,7 +178,7 @@ def _output(o: AggregationOutput, plan: ViewPlan, state: SweepState, inverse: I6
     inside = (refs[:, :limit] >= 0) & (seen[:, :limit] >= starts[:, None])
     values = kept[o.column].take(pa.array(refs[:, :limit][inside]))
     if o.function == "last":
-        return _scatter(values, inside[:, 0], _arrow(source_type))
+        return _scatter(values, inside[:, 0], source_type.to_arrow())
     offsets = np.concatenate([[0], np.cumsum(inside.sum(axis=1))]).astype(np.int32)
     return pa.ListArray.from_arrays(pa.array(offsets), values)
 

@@ -42,7 +42,7 @@ F64 = NDArray[np.float64]
 
 @dataclass(frozen=True)
 class SweepSpec:
-    """What the sweep accumulates, as indexes (built by ``windowed.plan_view``).
+    """What the sweep accumulates, as indexes (built by ``window_plan.ViewPlan.of``).
 
     ``J`` windows (probe streams ``1..J``; stream 0 is the row's own time), ``C`` value columns
     (validity rows), integer-valued ones (ints, bools, timestamps in µs) and float-valued ones as
@@ -186,9 +186,9 @@ class SweepState:
         ints, floats = np.empty((int_rows, 0), dtype=np.int64), np.empty((float_rows, 0))
         events = (keys, keys, valid, ints, floats, keys)
         _sweep(self._spec(spec), self._totals(), self._extremes(), self._outputs(), events, self.events_seen, INT_HIGH)
-        for name in ("position", "int_segments", "float_segments"):
-            setattr(self, name, getattr(self, name)[:0])
-        self.out_float_lo = self.out_float_lo[:0]
+        for name in ("position", "int_segments", "float_segments", "out_float_lo"):
+            done = getattr(self, name)
+            setattr(self, name, np.empty((0, *done.shape[1:]), dtype=done.dtype))  # a new array: a slice would keep it
 
     @staticmethod
     def _spec(spec: SweepSpec) -> tuple[I64, ...]:
