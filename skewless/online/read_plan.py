@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from skewless.aggregation.summaries import SummaryLayout
 from skewless.definitions.feature_view import FeatureView
 from skewless.definitions.selection import FeatureSelection, ViewSelection
 from skewless.definitions.types import DType
@@ -27,6 +28,7 @@ class ViewReadPlan:
     ttl_us: int | None
     columns: tuple[tuple[str, int, DType], ...] = ()  # per selected feature: internal column, stored position, type
     tiled: TiledView | None = None  # a windowed view: read from tiles, not a stored row
+    summary: SummaryLayout | None = None  # its window summaries, if it has them (read before its tiles)
 
     @property
     def view(self) -> FeatureView:
@@ -60,6 +62,7 @@ def compile_read_plan(project: str, selection: FeatureSelection, *, tile_history
             (view_selection.column(f), p, codec.features[p].dtype) for f, p in zip(view_selection.features, positions, strict=True)
         )
         tiled = TiledView.of(view, history_seconds=tile_history_seconds) if view.is_aggregation else None
+        summary = SummaryLayout.of(tiled.layout) if tiled is not None else None
         ttl_us = None if ttl is None else ttl * 1_000_000
-        views.append(ViewReadPlan(view_selection, prefix, codec, view.join_keys, positions, ttl_us, columns, tiled))
+        views.append(ViewReadPlan(view_selection, prefix, codec, view.join_keys, positions, ttl_us, columns, tiled, summary))
     return ReadPlan(selection, tuple(views))

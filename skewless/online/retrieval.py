@@ -22,7 +22,7 @@ from skewless.online.columns import NOT_FOUND, NULL_VALUE, OUTSIDE_MAX_AGE, PRES
 from skewless.online.keys import entity_keys
 from skewless.online.protocol import FieldRead, OnlineStore, Values
 from skewless.online.read_plan import ReadPlan
-from skewless.online.window_columns import window_columns, window_read
+from skewless.online.window_columns import SummaryAnswer, summary_keys, window_columns, window_read
 from skewless.transform.on_demand import arrow_to_udf_input, run_udf, udf_output_to_values, values_to_udf_input
 
 __all__ = ["CACHED", "NOT_FOUND", "NULL_VALUE", "OUTSIDE_MAX_AGE", "PRESENT", "UNAVAILABLE", "OnlineResponse", "columnar", "read_online"]
@@ -80,37 +80,71 @@ def read_online(
     try:
         fetched = store.read(pending.keys, pending.field_reads)
     except OnlineStoreUnavailableError:
-        fetched = None
-    return pending.finish(fetched, request_context)
+        return pending.finish(None, request_context)
+    tiles: list[Values] | None = []
+    more = pending.tile_reads(fetched)
+    if more:
+        try:
+            tiles = store.read([], more)[1]
+        except OnlineStoreUnavailableError:
+            tiles = None
+    return pending.finish(fetched, request_context, tiles)
 
 
 @dataclass
 class PendingRead:
-    """A read split at the store call, so a caller can make that call as it likes (serving awaits
-    it): :meth:`of` says what to fetch, :meth:`finish` builds the response from what came back."""
+    """A read split at the store calls, so a caller can make them as it likes (serving awaits
+    them): :meth:`of` says what to fetch, :meth:`tile_reads` what else the answer needs (the tiles
+    of entities the window summaries could not answer, usually none), :meth:`finish` builds the
+    response from what came back."""
 
     plan: ReadPlan
     rows: dict[str, list[Any]]
     now_us: int
     keys_per_view: list[list[bytes]]
-    keys: list[bytes]  # rows of the snapshot views, each distinct entity once
-    field_reads: list[FieldRead]  # tiles of the windowed views, one read per view
+    keys: list[bytes]  # rows of the snapshot views and summaries of the windowed ones, each distinct entity once
+    field_reads: list[FieldRead]  # tiles of the windowed views without summaries, one read per view
+    answers: dict[int, SummaryAnswer] | None = None  # per view with summaries (by position): what they gave
 
     @classmethod
     def of(cls, plan: ReadPlan, rows: dict[str, list[Any]], *, now_us: int) -> PendingRead:
         keys_per_view = _keys_per_view(plan, rows)
-        rows_keys = (keys for view, keys in zip(plan.views, keys_per_view, strict=True) if not view.tiled)
-        distinct = list(dict.fromkeys(chain.from_iterable(rows_keys)))
-        field_reads = [window_read(view, keys, now_us) for view, keys in zip(plan.views, keys_per_view, strict=True) if view.tiled]
+        wanted = (
+            keys if not view.tiled else summary_keys(view, keys) if view.summary else ()
+            for view, keys in zip(plan.views, keys_per_view, strict=True)
+        )
+        distinct = list(dict.fromkeys(chain.from_iterable(wanted)))
+        field_reads = [
+            window_read(view, keys, now_us) for view, keys in zip(plan.views, keys_per_view, strict=True) if view.tiled and not view.summary
+        ]
         return cls(plan, rows, now_us, keys_per_view, distinct, field_reads)
 
-    def finish(self, fetched: tuple[Values, list[Values]] | None, request_context: Mapping[str, Any] | None = None) -> OnlineResponse:
-        """The response from the store's answer (None: the store was unavailable)."""
-        return _respond(self, fetched, request_context)
+    def tile_reads(self, fetched: tuple[Values, list[Values]]) -> list[FieldRead]:
+        """The tiles to read before :meth:`finish`, given the first read's answer: those of the
+        entities whose summaries cannot answer at ``now_us``. Usually none."""
+        raw = dict(zip(self.keys, fetched[0], strict=True))
+        self.answers = {}
+        for i, (view, keys) in enumerate(zip(self.plan.views, self.keys_per_view, strict=True)):
+            if view.summary is not None:
+                values = [raw[k] for k in summary_keys(view, keys)]
+                self.answers[i] = SummaryAnswer.of(view, keys, values, self.now_us)
+        return [a.tiles for a in self.answers.values() if a.tiles is not None]
+
+    def finish(
+        self,
+        fetched: tuple[Values, list[Values]] | None,
+        request_context: Mapping[str, Any] | None = None,
+        tiles: list[Values] | None = None,
+    ) -> OnlineResponse:
+        """The response from the store's answers: ``fetched`` of the first read (None: the store was
+        unavailable) and ``tiles`` of :meth:`tile_reads` (None: they could not be read)."""
+        if fetched is not None and self.answers is None and self.tile_reads(fetched):
+            raise ValueError("some windows need their tiles: call tile_reads() and pass what they read")
+        return _respond(self, fetched, request_context, tiles)
 
 
 def _respond(
-    pending: PendingRead, fetched: tuple[Values, list[Values]] | None, request_context: Mapping[str, Any] | None
+    pending: PendingRead, fetched: tuple[Values, list[Values]] | None, request_context: Mapping[str, Any] | None, tiles: list[Values] | None
 ) -> OnlineResponse:
     plan, rows, now_us = pending.plan, pending.rows, pending.now_us
     count = len(next(iter(rows.values()))) if rows else 0
@@ -119,11 +153,17 @@ def _respond(
     windows: list[Values | None] = list(fetched[1]) if fetched is not None else [None] * len(pending.field_reads)
     stored: dict[str, RawColumn] = {}
     window_values = iter(windows)
-    for view, keys in zip(plan.views, pending.keys_per_view, strict=True):
-        if view.tiled is not None:
+    tile_values = iter(tiles if tiles is not None else ())
+    answers = pending.answers if fetched is not None and pending.answers is not None else {}
+    for i, (view, keys) in enumerate(zip(plan.views, pending.keys_per_view, strict=True)):
+        if view.tiled is None:
+            stored.update(view_columns(view, keys, raw, available=available, now_us=now_us))
+        elif view.summary is None:
             stored.update(window_columns(view, keys, next(window_values), t_us=now_us))
         else:
-            stored.update(view_columns(view, keys, raw, available=available, now_us=now_us))
+            answer = answers.get(i)
+            values = next(tile_values, None) if answer is not None and answer.tiles is not None else None
+            stored.update(window_columns(view, keys, values, t_us=now_us, answer=answer))
     context = _context(plan, rows, request_context, count)
     computed: dict[str, Column] = {}
     for odfv in plan.selection.on_demand:

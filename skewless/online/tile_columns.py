@@ -13,6 +13,7 @@ Python, for the outputs that need them. Raw events before ``t`` are added per en
 
 from __future__ import annotations
 
+import math
 import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -87,6 +88,7 @@ def read_windows_fast(values: Values, tiled: TiledView, entities: int, t_us: int
                 raw_grid[e] = [_number(partial[k], codes[k]) for k in numeric]
     by_row = dict(zip(tile_rows.tolist(), decoded, strict=True)) if read.ordered else {}
     columns: dict[str, list[Any]] = {}
+    array_column = {key: column[k] for key, k in slot_of.items() if k in column}
     merged_of: dict[int, np.ndarray] = {}  # outputs over the same window (views and clicks 10m) merge once
     for o, output in enumerate(layout.outputs):
         w = read.window_of[o]
@@ -107,29 +109,43 @@ def read_windows_fast(values: Values, tiled: TiledView, entities: int, t_us: int
                 )
             merged_of[w] = merged
 
-        def slot(op: str, merged: np.ndarray = merged, output: Any = output) -> np.ndarray:
-            return merged[:, column[slot_of[(output.column, op, 0)]]]
-
         function = output.function
-        # int() over tolist()'s floats: the values int() of each NumPy scalar gave, without a scalar per row.
-        if function == "count":
-            out: list[Any] = [int(v) for v in slot("count").tolist()]
-        elif function == "sum":
-            out = [int(v) for v in slot("sum").tolist()] if output.dtype == Int64 else slot("sum").tolist()
-        elif function == "mean":
-            out = [float(x / n) if n else None for x, n in zip(slot("sum").tolist(), slot("count").tolist(), strict=True)]
-        elif function in ("min", "max"):
-            out = [None if np.isinf(v) else _as_type(float(v), output.dtype) for v in slot(function)]
-        else:
+        if function in ("last", "last_n"):
             k = slot_of[(output.column, function, (output.n or 0) if function == "last_n" else 0)]
-            out = [_ordered(codes[k], k, e, windows[o], index, width, by_row, raw[e], function) for e in range(entities)]
-        columns[output.name] = out
-    for ratio in tiled.view.ratios:
+            columns[output.name] = [_ordered(codes[k], k, e, windows[o], index, width, by_row, raw[e], function) for e in range(entities)]
+        else:
+            columns[output.name] = numeric_output(output, merged, array_column)
+    add_ratios(tiled.view, columns)
+    return columns
+
+
+def numeric_output(output: Any, merged: np.ndarray, array_column: dict[tuple[str, str, int], int]) -> list[Any]:
+    """A count, sum, mean, min or max output for every entity from its window's merged numeric
+    slots (entities, slots); ``array_column``: (column, op, n) of a slot -> its column in ``merged``."""
+    function = output.function
+
+    def column_of(op: str) -> int:
+        return array_column[(output.column, op, 0)]
+
+    # int() over tolist()'s floats: the values int() of each NumPy scalar gave, without a scalar per row.
+    if function == "count":
+        return [int(v) for v in merged[:, column_of("count")].tolist()]
+    if function == "sum":
+        sums = merged[:, column_of("sum")].tolist()
+        return [int(v) for v in sums] if output.dtype == Int64 else sums
+    if function == "mean":
+        totals, counts = merged[:, column_of("sum")].tolist(), merged[:, column_of("count")].tolist()
+        return [float(x / n) if n else None for x, n in zip(totals, counts, strict=True)]
+    return [None if math.isinf(v) else _as_type(v, output.dtype) for v in merged[:, column_of(function)].tolist()]
+
+
+def add_ratios(view: Any, columns: dict[str, list[Any]]) -> None:
+    """The view's ratios from its numerator and denominator columns (None when the denominator is 0)."""
+    for ratio in view.ratios:
         columns[ratio.name] = [
             None if not den or num is None else float(num) / den
             for num, den in zip(columns[ratio.numerator], columns[ratio.denominator], strict=True)
         ]
-    return columns
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,9 @@
   expired field as absent and, once the hash holds clearly more fields than can be live, drops
   the expired ones. A read never asks for an expired field (only for tiles its windows still
   cover), so dropping can wait. The hash itself expires with its latest field.
+- ``<tag>:s`` — the entity's window summary (:mod:`skewless.aggregation.summaries`): its events
+  per hop bucket in one value, written with the tiles, so a read at the current time fetches
+  one small value per entity and falls back to the tiles only for reads further back.
 - ``<tag>:ids`` — the guard of event ids.
 
 One tag per entity keeps a tile update in one Redis Cluster slot (one atomic script), while the
@@ -27,6 +30,10 @@ def tile_tag(entity_key: bytes) -> bytes:
 
 def state_key(tag: bytes) -> bytes:
     return tag + b":w"
+
+
+def summary_key(tag: bytes) -> bytes:
+    return tag + b":s"
 
 
 def guard_key(tag: bytes) -> bytes:

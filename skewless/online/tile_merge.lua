@@ -1,14 +1,18 @@
 -- Apply entities' pre-aggregated updates, each all or nothing (see skewless/online/tile_writes.py).
--- KEYS: per entity, in order, its guard (a sorted set of event ids scored by event time) and its
--- state (a hash of tiles and raw records); see skewless/online/tile_keys.py.
+-- KEYS: per entity, in order, its guard (a sorted set of event ids scored by event time), its
+-- state (a hash of tiles and raw records) and its window summary (a string); see
+-- skewless/online/tile_keys.py.
 -- ARGV[1]: msgpack list of view specs [slot codes, field prefix -> µs a field is kept after its
--- start, field count past which expired fields are dropped]; ARGV[2]: now (µs). Then per entity, in
--- KEYS' order: which spec (1-based), guard expiry (ms), forget ids scored below this (µs), and one
+-- start, field count past which expired fields are dropped, summary spec or false]; a summary spec
+-- is [series levels (s), their spans (µs), row slot codes, ordered slot codes, µs kept after the
+-- latest event] (skewless/aggregation/summaries.py). ARGV[2]: now (µs). Then per entity, in
+-- KEYS' order: which spec (1-based), guard expiry (ms), forget ids scored below this (µs), one
 -- msgpack array [ids, their event times (µs), tiles, raws]: tiles a flat list of field, msgpack
--- partial; raws the same with records to append. (One argument, not one per id and
--- tile: packing and parsing thousands of arguments a batch cost more than the merges.)
+-- partial; raws the same with records to append; and the summary of its events (a delta, binary,
+-- empty when the view has none). (One argument, not one per id and tile: packing and parsing
+-- thousands of arguments a batch cost more than the merges.)
 -- Returns per entity the ids its guard already held: if there are any, nothing of it was written.
--- The merge rules mirror skewless/aggregation/tiles.py; the contract suite checks both.
+-- The merge rules mirror skewless/aggregation/tiles.py and summaries.py; the contract suite checks both.
 local specs = cmsgpack.unpack(ARGV[1])
 local codes, keeps
 
@@ -63,10 +67,115 @@ local function expired(field)
   return expiry_of(field) <= now_us
 end
 
+
+-- Window summaries (skewless/aggregation/summaries.py): little-endian float64 words
+-- [words, tail bytes, max_ts, (cutoff, rows) per series, rows...] then a msgpack tail, padded.
+local function words_of(s, count)
+  local out, i = {}, 0
+  while i < count do  -- unpack() and struct formats have stack limits: 4000 words at a time
+    local n = math.min(4000, count - i)
+    local got = {struct.unpack('<' .. string.rep('d', n), s, 1 + 8 * i)}
+    for j = 1, n do out[i + j] = got[j] end
+    i = i + n
+  end
+  return out
+end
+
+local function decode_summary(s, nseries, width)
+  local words = words_of(s, struct.unpack('<d', s))
+  local summary = {max_ts = words[3], cutoffs = {}, series = {}, tail = false}
+  local at = 3 + 2 * nseries
+  for i = 1, nseries do
+    local rows = {}
+    for r = 1, words[3 + 2 * i] do
+      local row = {}
+      for c = 1, width do row[c] = words[at + c] end
+      rows[r] = row
+      at = at + width
+    end
+    summary.cutoffs[i], summary.series[i] = words[2 + 2 * i], rows
+  end
+  if words[2] > 0 then summary.tail = cmsgpack.unpack(string.sub(s, 8 * words[1] + 1, 8 * words[1] + words[2])) end
+  return summary
+end
+
+local function encode_summary(summary)
+  local words = {0, 0, summary.max_ts}
+  for i = 1, #summary.series do
+    words[#words + 1] = summary.cutoffs[i]
+    words[#words + 1] = #summary.series[i]
+  end
+  for i = 1, #summary.series do
+    for _, row in ipairs(summary.series[i]) do
+      for _, v in ipairs(row) do words[#words + 1] = v end
+    end
+  end
+  local tail = summary.tail and cmsgpack.pack(summary.tail) or ''
+  words[1], words[2] = #words, #tail
+  local parts = {}
+  for i = 1, #words, 4000 do
+    local j = math.min(i + 3999, #words)
+    parts[#parts + 1] = struct.pack('<' .. string.rep('d', j - i + 1), unpack(words, i, j))
+  end
+  parts[#parts + 1] = tail .. string.rep('\0', (8 - #tail % 8) % 8)
+  return table.concat(parts)
+end
+
+-- Two series sorted by start: one row per bucket (same bucket: slots merged, old first), none before cutoff.
+local function merge_rows(a, b, cutoff, row_codes)
+  local out, p, q = {}, 1, 1
+  while p <= #a or q <= #b do
+    local x, y, row = a[p], b[q], nil
+    if y == nil or (x ~= nil and x[1] < y[1]) then
+      row, p = x, p + 1
+    elseif x == nil or y[1] < x[1] then
+      row, q = y, q + 1
+    else
+      row, p, q = x, p + 1, q + 1
+      for j, code in ipairs(row_codes) do
+        local u, v = x[j + 1], y[j + 1]
+        if code == 'a' then row[j + 1] = u + v
+        elseif code == 'n' then if v < u then row[j + 1] = v end
+        elseif v > u then row[j + 1] = v end
+      end
+    end
+    if row[1] >= cutoff then out[#out + 1] = row end
+  end
+  return out
+end
+
+local function merge_summary(key, delta, sspec)
+  local levels, spans, row_codes, ordered_codes = sspec[1], sspec[2], sspec[3], sspec[4]
+  local width = #row_codes + 1
+  local new = decode_summary(delta, #levels, width)
+  local current = redis.call('GET', key)
+  local old = current and decode_summary(current, #levels, width) or false
+  if old then
+    new.max_ts = math.max(old.max_ts, new.max_ts)
+    if new.tail then
+      local saved = codes
+      codes = ordered_codes
+      new.tail = merge(old.tail, new.tail)
+      codes = saved
+    end
+  end
+  for i, level in ipairs(levels) do
+    local step = level * 1000000
+    local cutoff = math.floor((now_us - spans[i]) / step) * step
+    if old and old.cutoffs[i] > cutoff then cutoff = old.cutoffs[i] end
+    new.series[i] = merge_rows(old and old.series[i] or {}, new.series[i], cutoff, row_codes)
+    new.cutoffs[i] = cutoff
+  end
+  redis.call('SET', key, encode_summary(new), 'KEEPTTL')
+  local ms = int(math.floor((new.max_ts + sspec[5]) / 1000))
+  redis.call('PEXPIREAT', key, ms, 'NX')
+  redis.call('PEXPIREAT', key, ms, 'GT')
+end
+
 local result = {}
-for e = 1, #KEYS / 2 do
-  local guard, state = KEYS[2 * e - 1], KEYS[2 * e]
-  local at = 3 + 4 * (e - 1)
+for e = 1, #KEYS / 3 do
+  local guard, state, summary = KEYS[3 * e - 2], KEYS[3 * e - 1], KEYS[3 * e]
+  local at = 3 + 5 * (e - 1)
   local spec = specs[tonumber(ARGV[at])]
   codes, keeps = spec[1], spec[2]
   local update = cmsgpack.unpack(ARGV[at + 3])
@@ -90,6 +199,7 @@ for e = 1, #KEYS / 2 do
       redis.call('ZADD', guard, unpack(args))
     end
     redis.call('PEXPIREAT', guard, ARGV[at + 1])
+    if spec[4] and #ARGV[at + 4] > 0 then merge_summary(summary, ARGV[at + 4], spec[4]) end
     -- A field past its expiry is written afresh, as an expired key would be. Only a new field can
     -- push the state's expiry further (a field's expiry is fixed by its name).
     local latest = 0

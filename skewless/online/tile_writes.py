@@ -9,7 +9,8 @@ without them and sends it again (:func:`skewless.streaming.tiling.apply_events`)
 counts once even when a batch is replayed after a crash (a worker killed between the store and
 the acknowledgement), and a replay costs one round trip per entity. Every key of an update
 shares the entity's hash tag, so on Redis Cluster the update runs in one slot. An update's
-tiles and raw records are fields of the entity's state hash (:mod:`skewless.online.tile_keys`).
+tiles and raw records are fields of the entity's state hash (:mod:`skewless.online.tile_keys`);
+its window summary, merged into the entity's summary, is a value of its own beside them.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import NamedTuple, Protocol
 
+from skewless.aggregation.summaries import SummaryLayout
 from skewless.aggregation.tiles import TileLayout
 from skewless.aggregation.windows import MICROS
 from skewless.online.protocol import OnlineStore
@@ -35,18 +37,22 @@ class StateSpec:
     (see :class:`~skewless.aggregation.tiles.Slot`); ``keeps``, per field prefix (a tile level's
     ``t:<level>:``, raw records' ``r:``), how long after its start a field is kept, so a field's
     expiry follows from its name; ``prune_above``, the field count past which a state must hold
-    expired fields (a quarter more than its live fields can be), when a write drops them."""
+    expired fields (a quarter more than its live fields can be), when a write drops them;
+    ``summary``, the view's window summaries (None: it has none, see
+    :mod:`skewless.aggregation.summaries`)."""
 
     codes: tuple[str, ...]
     keeps: tuple[tuple[bytes, int], ...]
     prune_above: int
+    summary: SummaryLayout | None = None
 
     @classmethod
     def of(cls, layout: TileLayout) -> StateSpec:
         sizes = [(tile_field(level, 0)[:-1], level, level + layout.retention[level] + layout.history_seconds) for level in layout.levels]
         sizes.append((raw_field(0)[:-1], layout.base, layout.base + layout.history_seconds))
         live = sum(kept // size + 1 for _, size, kept in sizes)
-        return cls(layout.codes, tuple((prefix, kept * MICROS) for prefix, _, kept in sizes), live + live // 4 + 8)
+        keeps = tuple((prefix, kept * MICROS) for prefix, _, kept in sizes)
+        return cls(layout.codes, keeps, live + live // 4 + 8, SummaryLayout.of(layout))
 
     @cached_property
     def _keep_of(self) -> dict[bytes, int]:
@@ -69,6 +75,7 @@ class EntityUpdate(NamedTuple):
     ids_ts_us: Sequence[int]
     tiles: Sequence[Write]  # merged with the tile's current partial
     raws: Sequence[Write]  # appended to the base tile's raw records
+    summary: bytes = b""  # the events as a window summary, merged into the entity's (b"": the view has none)
 
 
 class TileWriter(Protocol):

@@ -15,9 +15,10 @@ from collections.abc import Sequence
 
 import msgpack
 
+from skewless.aggregation import summaries
 from skewless.aggregation.tiles import merger
 from skewless.online.embedded import EXPIRY, EmbeddedOnlineStore
-from skewless.online.tile_keys import guard_key, state_key
+from skewless.online.tile_keys import guard_key, state_key, summary_key
 from skewless.online.tile_writes import EntityUpdate
 
 
@@ -42,7 +43,8 @@ class EmbeddedTileWriter:
                 result.append(seen)
                 if not seen:
                     fresh.append((update, keys))
-            stored = dict(cursor.getmulti([state_key(u.tag) for u, _ in fresh]))
+            wanted = [state_key(u.tag) for u, _ in fresh] + [summary_key(u.tag) for u, _ in fresh if u.summary]
+            stored = dict(cursor.getmulti(wanted))
             puts: list[tuple[bytes, bytes]] = []
             for update, keys in fresh:
                 puts += [(k, expiry(ts + update.keep_ids_us)) for k, ts in zip(keys, update.ids_ts_us, strict=True)]
@@ -63,8 +65,17 @@ class EmbeddedTileWriter:
                 if latest and len(state) > spec.prune_above:
                     state = {f: v for f, v in state.items() if spec.expires_us(f) > now}
                 puts.append((at, expiry(max(kept_until, latest)) + pack(state)))
+                if update.summary and spec.summary is not None:
+                    key = summary_key(update.tag)
+                    puts.append(_summary_put(spec.summary, key, stored.get(key), update.summary, now))
             cursor.putmulti(puts)
         return result
+
+
+def _summary_put(layout: summaries.SummaryLayout, key: bytes, raw: bytes | None, delta: bytes, now_us: int) -> tuple[bytes, bytes]:
+    """The entity's summary with ``delta`` merged in; kept until its latest event leaves every window."""
+    merged = summaries.merge(layout, _live(raw, now_us), delta, now_us)
+    return key, EXPIRY.pack(summaries.max_ts(merged) + layout.keep_us) + merged
 
 
 def _live(raw: bytes | None, now_us: int) -> bytes | None:

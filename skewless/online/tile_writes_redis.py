@@ -22,8 +22,8 @@ import redis
 
 from skewless.errors import OnlineStoreUnavailableError
 from skewless.online.redis_store import RedisClusterOnlineStore, RedisOnlineStore
-from skewless.online.tile_keys import guard_key, state_key
-from skewless.online.tile_writes import EntityUpdate
+from skewless.online.tile_keys import guard_key, state_key, summary_key
+from skewless.online.tile_writes import EntityUpdate, StateSpec
 
 _SCRIPT = resources.files("skewless.online").joinpath("tile_merge.lua").read_text()
 WRITE_TIMEOUT_SECONDS: Final = 30.0
@@ -76,9 +76,7 @@ def _send(client: Any, script: Any, updates: Sequence[EntityUpdate], per_call: i
         return []
     specs = list(dict.fromkeys(u.spec for u in updates))
     index = {spec: i + 1 for i, spec in enumerate(specs)}  # Lua counts from 1
-    packed_specs = msgpack.packb(
-        [[list(spec.codes), dict(spec.keeps), spec.prune_above] for spec in specs], use_bin_type=False
-    )  # Redis' Lua msgpack has no bin type
+    packed_specs = msgpack.packb([[list(s.codes), dict(s.keeps), s.prune_above, _summary_spec(s)] for s in specs], use_bin_type=False)
     now_us = time.time_ns() // 1000
     pack = msgpack.packb
     pool = client.connection_pool
@@ -87,11 +85,12 @@ def _send(client: Any, script: Any, updates: Sequence[EntityUpdate], per_call: i
     try:
         for first in range(0, len(updates), per_call):
             group = updates[first : first + per_call]
-            keys = [k for u in group for k in (guard_key(u.tag), state_key(u.tag))]
+            keys = [k for u in group for k in (guard_key(u.tag), state_key(u.tag), summary_key(u.tag))]
             args: list[Any] = ["EVALSHA", script.sha, len(keys), *keys, packed_specs, now_us]
             for u in group:
                 update = [u.ids, u.ids_ts_us, list(chain.from_iterable(u.tiles)), list(chain.from_iterable(u.raws))]
-                args += (index[u.spec], (now_us + u.keep_ids_us) // 1000, now_us - u.keep_ids_us, pack(update, use_bin_type=False))
+                packed = pack(update, use_bin_type=False)
+                args += (index[u.spec], (now_us + u.keep_ids_us) // 1000, now_us - u.keep_ids_us, packed, u.summary)
             chunk.append(args)
             if len(chunk) == 10 or first + per_call >= len(updates):
                 connection.send_packed_command(connection.pack_commands(chunk))
@@ -111,6 +110,15 @@ def _send(client: Any, script: Any, updates: Sequence[EntityUpdate], per_call: i
     finally:
         pool.release(connection)
     return [list(seen) for call in replies for seen in call]
+
+
+def _summary_spec(spec: StateSpec) -> list[Any] | bool:
+    """What the script needs of a view's summaries (see ``tile_merge.lua``); False: it has none.
+    (Redis' Lua msgpack has no bin type: everything here is numbers and short strings.)"""
+    s = spec.summary
+    if s is None:
+        return False
+    return [list(s.levels), list(s.spans_us), list(s.codes), list(s.ordered_codes), s.keep_us]
 
 
 class RedisClusterTileWriter:

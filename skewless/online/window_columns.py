@@ -1,44 +1,112 @@
-"""One windowed view's part of an online read: its features for every row, assembled from tiles.
+"""One windowed view's part of an online read: its features for every row, from summaries or tiles.
 
-A read at ``t`` asks the same fields of every entity's state hash (:func:`window_read`), in
-the request's single store ``read`` with the stored rows of the other views;
-:func:`window_columns` then turns the values into the same
-:class:`~skewless.online.columns.RawColumn` the snapshot views give. A windowed feature's event
+A view with window summaries (:mod:`skewless.aggregation.summaries`) is read as one value per
+distinct entity, fetched with the stored rows of the other views in the request's single store
+``read``. An entity the summaries cannot answer at ``t`` (an event at or after ``t``, or a read
+further back than a summary keeps) is read from its tiles in a second read (:func:`tile_read`).
+A view without summaries asks the same tile fields of every entity's state hash in the first
+read (:func:`window_read`). Either way :func:`window_columns` gives the same
+:class:`~skewless.online.columns.RawColumn` the snapshot views give; a windowed feature's event
 time is ``t``, the end of its window.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
+from skewless.aggregation import summaries
+from skewless.aggregation.summaries import SummaryRead
+from skewless.aggregation.windows import window_start_us
 from skewless.online.columns import NULL_VALUE, PRESENT, UNAVAILABLE, RawColumn
 from skewless.online.protocol import FieldRead, Values
 from skewless.online.read_plan import ViewReadPlan
-from skewless.online.tile_columns import read_windows_fast, window_field_read
-from skewless.online.tile_keys import tile_tag
+from skewless.online.tile_columns import add_ratios, numeric_output, read_windows_fast, window_field_read
+from skewless.online.tile_keys import summary_key, tile_tag
+
+
+def summary_keys(view: ViewReadPlan, row_keys: Sequence[bytes]) -> list[bytes]:
+    """The summary keys of the rows' distinct entities."""
+    return [summary_key(tile_tag(k)) for k in dict.fromkeys(row_keys)]
 
 
 def window_read(view: ViewReadPlan, row_keys: Sequence[bytes], t_us: int) -> FieldRead:
-    """The fields the rows' distinct entities need for a read at ``t_us``."""
+    """The tile fields the rows' distinct entities need for a read at ``t_us``."""
     assert view.tiled is not None
     return window_field_read(view.tiled, [tile_tag(k) for k in dict.fromkeys(row_keys)], t_us)
 
 
-def window_columns(view: ViewReadPlan, row_keys: Sequence[bytes], values: Values | None, *, t_us: int) -> dict[str, RawColumn]:
+@dataclass
+class SummaryAnswer:
+    """What the summaries of a view's distinct entities gave, and which entities need their tiles."""
+
+    read: SummaryRead
+    from_tiles: list[int]  # positions of the entities the summaries could not answer
+    tiles: FieldRead | None  # the read of those entities' tiles (None: none needed)
+
+    @classmethod
+    def of(cls, view: ViewReadPlan, row_keys: Sequence[bytes], values: Values, t_us: int) -> SummaryAnswer:
+        assert view.tiled is not None and view.summary is not None
+        read = summaries.read(view.summary, values, t_us)
+        from_tiles = (~read.usable).nonzero()[0].tolist()
+        if not from_tiles:
+            return cls(read, [], None)
+        distinct = list(dict.fromkeys(row_keys))
+        return cls(read, from_tiles, window_field_read(view.tiled, [tile_tag(distinct[i]) for i in from_tiles], t_us))
+
+
+def window_columns(view: ViewReadPlan, row_keys: Sequence[bytes], values: Values | None, *, t_us: int,
+                   answer: SummaryAnswer | None = None) -> dict[str, RawColumn]:  # fmt: skip
     """The selected features of a windowed view for rows keyed ``row_keys``, by internal column
-    name, from the values of :func:`window_read` (None: the store was unavailable)."""
+    name: from ``answer`` (the view's summaries) and ``values``, the tile fields it asked for, or
+    from ``values`` alone, the fields of :func:`window_read` (None: the store was unavailable)."""
     assert view.tiled is not None
     count = len(row_keys)
-    if values is None:
+    if values is None and answer is None:
         return {name: RawColumn([None] * count, [UNAVAILABLE] * count, [None] * count, dtype) for name, _, dtype in view.columns}
     distinct = list(dict.fromkeys(row_keys))
-    per_entity = read_windows_fast(values, view.tiled, len(distinct), t_us)
+    if answer is None:
+        assert values is not None
+        per_entity = read_windows_fast(values, view.tiled, len(distinct), t_us)
+    else:
+        per_entity = _summary_columns(view, answer.read, t_us)
+        if answer.from_tiles and values is not None:
+            tiled = read_windows_fast(values, view.tiled, len(answer.from_tiles), t_us)
+            for name, column in per_entity.items():
+                for i, e in enumerate(answer.from_tiles):
+                    column[e] = tiled[name][i]
     repeated = len(distinct) == 1 and count > 1
     # Rows back from distinct entities: positions in ``distinct``, taken per column by a C-level map.
     at = None if len(distinct) == count else list(map({k: i for i, k in enumerate(distinct)}.__getitem__, row_keys))
+    unavailable = set(answer.from_tiles) if answer is not None and values is None else set()
     out: dict[str, RawColumn] = {}
     for feature, (name, _, dtype) in zip(view.selection.features, view.columns, strict=True):
         column = per_entity[feature] if at is None else list(map(per_entity[feature].__getitem__, at))
         statuses = [PRESENT] * count if None not in column else [PRESENT if v is not None else NULL_VALUE for v in column]
-        out[name] = RawColumn(column, statuses, [t_us] * count, dtype, repeated=repeated)
+        times: list[int | None] = [t_us] * count
+        if unavailable:  # the tiles these entities needed could not be read
+            for row, e in enumerate(at if at is not None else range(count)):
+                if e in unavailable:
+                    column[row], statuses[row], times[row] = None, UNAVAILABLE, None
+        out[name] = RawColumn(column, statuses, times, dtype, repeated=repeated)
     return out
+
+
+def _summary_columns(view: ViewReadPlan, read: SummaryRead, t_us: int) -> dict[str, list[Any]]:
+    """Every feature of the view for each distinct entity, from its summary."""
+    assert view.tiled is not None and view.summary is not None
+    layout, summary = view.tiled.layout, view.summary
+    slot_of = {(s.column, s.op, s.n): k for k, s in enumerate(layout.slots)}
+    array_column = {key: summary.numeric.index(k) for key, k in slot_of.items() if k in summary.numeric}
+    starts = [window_start_us(t_us, w, h) for _, w, h in summary.windows]
+    columns: dict[str, list[Any]] = {}
+    for output, w in zip(layout.outputs, summary.window_of_output, strict=True):
+        if output.function in ("last", "last_n"):
+            at = summary.ordered.index(slot_of[(output.column, output.function, (output.n or 0) if output.function == "last_n" else 0)])
+            code, start = summary.ordered_codes[at], starts[w]
+            columns[output.name] = [summaries.ordered_value(code, [] if tail is None else tail[at], start) for tail in read.ordered]
+        else:
+            columns[output.name] = numeric_output(output, read.merged[w], array_column)
+    add_ratios(view.tiled.view, columns)
+    return columns

@@ -129,14 +129,18 @@ class FeatureServer:
 
     def read(self, request: FeatureRequest, *, now_us: int | None = None) -> tuple[ServedPlan, OnlineResponse]:
         served, pending, reader = self._begin(request, now_us)
-        response = pending.finish(reader.read(pending.keys, pending.field_reads), request.request_context)
-        return served, _marked(served, request, response, reader)
+        fetched = reader.read(pending.keys, pending.field_reads)
+        more = pending.tile_reads(fetched)
+        tiles = reader.read([], more)[1] if more else None
+        return served, _marked(served, request, pending.finish(fetched, request.request_context, tiles), reader)
 
     async def read_async(self, request: FeatureRequest, *, now_us: int | None = None) -> tuple[ServedPlan, OnlineResponse]:
         """:meth:`read` for the event loop: while Redis answers, the worker serves other requests."""
         served, pending, reader = self._begin(request, now_us)
-        response = pending.finish(await reader.read_async(pending.keys, pending.field_reads), request.request_context)
-        return served, _marked(served, request, response, reader)
+        fetched = await reader.read_async(pending.keys, pending.field_reads)
+        more = pending.tile_reads(fetched)
+        tiles = (await reader.read_async([], more))[1] if more else None
+        return served, _marked(served, request, pending.finish(fetched, request.request_context, tiles), reader)
 
     def _begin(self, request: FeatureRequest, now_us: int | None) -> tuple[ServedPlan, PendingRead, CachedRead]:
         served = self.plan(request)

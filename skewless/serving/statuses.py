@@ -15,7 +15,7 @@ from typing import Any
 from skewless.online.keys import entity_keys
 from skewless.online.read_plan import ReadPlan
 from skewless.online.retrieval import CACHED, NOT_FOUND, NULL_VALUE, PRESENT, UNAVAILABLE, OnlineResponse
-from skewless.online.tile_keys import state_key, tile_tag
+from skewless.online.tile_keys import state_key, summary_key, tile_tag
 
 _GOOD = (PRESENT, NULL_VALUE)
 
@@ -28,12 +28,16 @@ def mark_degraded(
     marks_of: dict[str, list[str | None]] = {}  # internal column -> per row: None, CACHED or UNAVAILABLE
     tiled: set[str] = set()
     for view in plan.views:
+        marks: list[str | None]
         keys = entity_keys(view.prefix, view.join_keys, rows)
         if view.tiled is not None:
-            # A window is read from its entity's state (a hash): as degraded as that read.
-            keys = [state_key(tile_tag(key)) for key in keys]
+            # A window is read from its entity's summary, or its state (a hash) when the summary
+            # cannot answer: as degraded as the worse of those reads.
+            tags = [tile_tag(key) for key in keys]
+            marks = [_worst((_mark(summary_key(t), cached, unavailable), _mark(state_key(t), cached, unavailable))) for t in tags]
             tiled.update(view.selection.column(f) for f in view.selection.features)
-        marks: list[str | None] = [UNAVAILABLE if key in unavailable else CACHED if key in cached else None for key in keys]
+        else:
+            marks = [_mark(key, cached, unavailable) for key in keys]
         for feature in view.selection.features:
             marks_of[view.selection.column(feature)] = marks
     for internal, marks in marks_of.items():
@@ -49,6 +53,10 @@ def mark_degraded(
             name = output_of.get(odfv.column(feature))
             if name is not None:
                 _apply(response, name, marks, clear=True)
+
+
+def _mark(key: bytes, cached: set[bytes], unavailable: set[bytes]) -> str | None:
+    return UNAVAILABLE if key in unavailable else CACHED if key in cached else None
 
 
 def _worst(marks: Any) -> str | None:

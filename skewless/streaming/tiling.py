@@ -26,6 +26,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from skewless.aggregation.summaries import IDENTITY, Summary, SummaryLayout, encode
 from skewless.aggregation.tiles import Slot
 from skewless.aggregation.windows import MICROS
 from skewless.online.id_claims import claim, claim_key
@@ -150,26 +151,69 @@ def tile_updates(project: str, tiled: TiledView, events: pa.Table, seqs: Sequenc
     pack = msgpack.packb
     spec = StateSpec.of(layout)
     records = list(zip(ts_list, seq_list, *(c.values for c in columns.values()), strict=True))
+    series: list[tuple[np.ndarray, np.ndarray]] = []  # per summary series: each row's entity, the rows
     for level in layout.levels:
         step = level * MICROS
         starts = ts // step * step
         run = np.flatnonzero(np.concatenate(([True], (ent[1:] != ent[:-1]) | (starts[1:] != starts[:-1]))))
         owners = entity_rank[run].tolist()
         run_starts = starts[run].tolist()
-        partials = zip(*(_slot_values(slot, columns[slot.column], run, n, ts_list, seq_list) for slot in layout.slots), strict=True)
-        for e, start, partial in zip(owners, run_starts, partials, strict=True):
+        slot_values = [_slot_values(slot, columns[slot.column], run, n, ts_list, seq_list) for slot in layout.slots]
+        for e, start, partial in zip(owners, run_starts, zip(*slot_values, strict=True), strict=True):
             tiles[e].append((tile_field(level, start), pack(partial)))
+        if spec.summary is not None and level in spec.summary.levels:
+            series.append((entity_rank[run], _summary_rows(spec.summary, starts[run], slot_values)))
         if level == layout.base:
             bounds = [*run.tolist(), n]
             for g, (e, start) in enumerate(zip(owners, run_starts, strict=True)):
                 raws[e].append((raw_field(start), pack(records[bounds[g] : bounds[g + 1]])))
     keep_ids = (layout.reach_seconds + layout.history_seconds) * MICROS
     ends = [*first_of_entity.tolist()[1:], n]
+    deltas = _summary_deltas(spec.summary, series, columns, layout, ts, first_of_entity, n, ts_list, seq_list)
     updates = [
-        EntityUpdate(spec, tag, keep_ids, ids[a:b], ts_list[a:b], tiles[e], raws[e])
+        EntityUpdate(spec, tag, keep_ids, ids[a:b], ts_list[a:b], tiles[e], raws[e], deltas[e])
         for e, (tag, a, b) in enumerate(zip(tags, first_of_entity.tolist(), ends, strict=True))
     ]
     return updates, [rows[a:b] for a, b in zip(first_of_entity.tolist(), ends, strict=True)]
+
+
+def _summary_rows(summary: SummaryLayout, starts: np.ndarray, slot_values: list[list[Any]]) -> np.ndarray:
+    """The runs of one series' level as summary rows: start, then each numeric slot (an empty min
+    or max as its identity)."""
+    rows = np.empty((len(starts), summary.row_words), dtype=np.float64)
+    rows[:, 0] = starts
+    for j, (k, code) in enumerate(zip(summary.numeric, summary.codes, strict=True), start=1):
+        values = slot_values[k]
+        rows[:, j] = values if code == "a" else [v[0] if v else IDENTITY[code] for v in values]
+    return rows
+
+
+def _summary_deltas(
+    summary: SummaryLayout | None,
+    series: list[tuple[np.ndarray, np.ndarray]],
+    columns: dict[str, _Column],
+    layout: Any,
+    ts: np.ndarray,
+    first_of_entity: np.ndarray,
+    n: int,
+    ts_list: list[int],
+    seq_list: list[int],
+) -> list[bytes]:
+    """Each entity's events of the batch as a summary (b"" for every entity when the view has none)."""
+    entities = len(first_of_entity)
+    if summary is None:
+        return [b""] * entities
+    latest = np.maximum.reduceat(ts, first_of_entity).tolist()
+    bounds = [np.searchsorted(owner, np.arange(entities + 1)).tolist() for owner, _ in series]
+    slots = [layout.slots[k] for k in summary.ordered]
+    ordered = [_slot_values(slot, columns[slot.column], first_of_entity, n, ts_list, seq_list) for slot in slots]
+    no_cutoffs = [0] * len(series)
+
+    def delta(e: int) -> bytes:
+        rows = [rows[b[e] : b[e + 1]] for (_, rows), b in zip(series, bounds, strict=True)]
+        return encode(summary, Summary(latest[e], no_cutoffs, rows, [o[e] for o in ordered]))
+
+    return [delta(e) for e in range(entities)]
 
 
 def _entity_codes(events: pa.Table, join_keys: Sequence[str]) -> np.ndarray:

@@ -19,13 +19,18 @@ import pyarrow as pa
 import pytest
 
 from skewless import Aggregation, Entity, FeatureView, Field, Float32, Int64, Ratio, StreamSource, String
+from skewless.aggregation.summaries import SummaryLayout
+from skewless.definitions.selection import ViewSelection
 from skewless.errors import InvalidRequestError
 from skewless.online.embedded import EmbeddedOnlineStore
+from skewless.online.keys import entity_key, key_prefix
 from skewless.online.protocol import OnlineStore
+from skewless.online.read_plan import ViewReadPlan, codec_for
 from skewless.online.redis_store import RedisClusterOnlineStore, RedisOnlineStore
 from skewless.online.tile_columns import read_windows_fast, window_field_read
 from skewless.online.tile_reads import TiledView, read_windows
 from skewless.online.tile_writes import TileWriter, tile_writer_for
+from skewless.online.window_columns import SummaryAnswer, summary_keys, window_columns
 from skewless.streaming.tiling import apply_events
 
 S = 1_000_000
@@ -162,15 +167,29 @@ def test_windows_from_tiles_equal_brute_force(backend: tuple[OnlineStore, TileWr
         cursor += size
     assert applied == len({e["event_id"] for e in events})
 
-    from skewless.online.keys import entity_key, key_prefix
     from skewless.online.tile_keys import tile_tag
 
     prefix = key_prefix(project, view.name, view.version)
     users = [1, 2, 3, 4, 99]
     tags = [tile_tag(entity_key(prefix, [u])) for u in users]
     recent = [e["ts"] for e in events if e["ts"] > now - 3_000 * S]
-    times = [now + S, now - rng.randint(0, 3_000) * S] + [ts + d for ts in rng.sample(recent, 5) for d in (0, 1, -1)]
+    later = [now + S, now + 7 * 60 * S, now + 50 * 60 * S, now + 3 * 3_600 * S]  # after every event: summaries answer
+    times = [*later, now - rng.randint(0, 3_000) * S] + [ts + d for ts in rng.sample(recent, 5) for d in (0, 1, -1)]
+    plan = _view_plan(project, view, tiled)
+    row_keys = [entity_key(prefix, [u]) for u in users]
     for t in times:
+        summarized = _via_summaries(store, plan, row_keys, t)
+        if t in later:
+            assert summarized.pop("from tiles") == 0, t
+        else:
+            summarized.pop("from tiles")
+        for name, values in summarized.items():
+            for user, value in zip(users, values, strict=True):
+                want = oracle(events, user, t)[name]
+                approximate = isinstance(want, float) and value is not None
+                assert value == pytest.approx(want, rel=1e-9) if approximate else value == want, (name, user, t)
+        if t > now:
+            continue  # the tiles keep reads up to now; a later read is the summaries' alone
         got = read_windows(store, tiled, tags, t)
         columns = read_windows_fast(store.read([], [window_field_read(tiled, tags, t)])[1][0], tiled, len(tags), t)
         fast = [{name: values[e] for name, values in columns.items()} for e in range(len(tags))]
@@ -183,6 +202,24 @@ def test_windows_from_tiles_equal_brute_force(backend: tuple[OnlineStore, TileWr
                     assert value == pytest.approx(want, rel=1e-9), (name, user, t)
                 else:
                     assert value == want, (name, user, t)
+
+
+def _view_plan(project: str, view: FeatureView, tiled: TiledView) -> ViewReadPlan:
+    prefix, codec = codec_for(project, view)
+    selection = ViewSelection(view, view.feature_names)
+    columns = tuple((selection.column(f.name), i, f.dtype) for i, f in enumerate(view.features))
+    return ViewReadPlan(selection, prefix, codec, view.join_keys, (), None, columns, tiled, SummaryLayout.of(tiled.layout))
+
+
+def _via_summaries(store: OnlineStore, plan: ViewReadPlan, row_keys: list[bytes], t: int) -> dict[str, Any]:
+    """The view's features as an online read gets them: summaries, then tiles for the entities they cannot answer."""
+    assert plan.summary is not None
+    answer = SummaryAnswer.of(plan, row_keys, store.get_many(summary_keys(plan, row_keys)), t)
+    tiles = store.read([], [answer.tiles])[1][0] if answer.tiles is not None else None
+    columns = window_columns(plan, row_keys, tiles, t_us=t, answer=answer)
+    out: dict[str, Any] = {f: columns[plan.selection.column(f)].values() for f in plan.selection.features}
+    out["from tiles"] = len(answer.from_tiles)
+    return out
 
 
 def test_reads_older_than_the_tile_history_are_refused(backend: tuple[OnlineStore, TileWriter]) -> None:
