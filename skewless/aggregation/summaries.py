@@ -31,9 +31,11 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Final
 
 import msgpack
+import numba
 import numpy as np
 
 from skewless.aggregation.tiles import Partial, TileLayout, floor_to, merge_coded
@@ -81,6 +83,14 @@ class SummaryLayout:
         keep = (layout.reach_seconds + layout.history_seconds) * MICROS
         return cls(levels, spans, numeric, tuple(codes[i] for i in numeric), ordered, tuple(codes[i] for i in ordered),
                    tuple(windows), window_of_output, keep)  # fmt: skip
+
+    @cached_property
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """What :func:`read` gives its compiled pass: each window's series, each numeric slot's
+        code (0 adds, 1 min, 2 max) and identity."""
+        series = np.array([s for s, _, _ in self.windows], dtype=np.int64)
+        codes = np.array(["anx".index(c) for c in self.codes], dtype=np.int64)
+        return series, codes, np.array([IDENTITY[c] for c in self.codes], dtype=np.float64)
 
     @property
     def header_words(self) -> int:
@@ -182,58 +192,76 @@ class SummaryRead:
 
 
 def read(layout: SummaryLayout, values: Sequence[bytes | None], t_us: int) -> SummaryRead:
-    """Every window of ``layout`` at ``t_us`` for each entity's summary value (None: no events),
-    vectorized over entities: one buffer, one gather per series, a masked sum per window."""
+    """Every window of ``layout`` at ``t_us`` for each entity's summary value (None: no events):
+    the values joined in one buffer, every window of every entity merged in one compiled pass."""
     count = len(values)
-    identity = np.array([IDENTITY[c] for c in layout.codes], dtype=np.float64)
-    starts = [window_start_us(t_us, w, h) for _, w, h in layout.windows]
-    merged = [np.tile(identity, (count, 1)) for _ in layout.windows]
+    series, codes, identity = layout.arrays
+    merged = np.empty((len(layout.windows), count, len(layout.numeric)), dtype=np.float64)
+    merged[:] = identity
     ordered: list[list[Any] | None] = [None] * count
     usable = np.ones(count, dtype=bool)
     present = [i for i, v in enumerate(values) if v is not None]
-    if not present:
-        return SummaryRead(merged, ordered, usable)
-    blobs: list[bytes] = [values[i] for i in present]  # type: ignore[misc]
-    at = np.asarray(present, dtype=np.int64)
-    lengths = np.fromiter(map(len, blobs), dtype=np.int64, count=len(blobs)) // 8
-    buffer = np.frombuffer(b"".join(blobs), dtype="<f8")
-    base = np.concatenate(([0], np.cumsum(lengths)[:-1]))
-    head = buffer[base[:, None] + np.arange(layout.header_words)]
-    cutoffs, counts = head[:, FIXED_WORDS::2], head[:, FIXED_WORDS + 1 :: 2].astype(np.int64)
-    ok = head[:, 2] < t_us
-    for (series, _, _), start in zip(layout.windows, starts, strict=True):
-        ok &= cutoffs[:, series] <= start
-    usable[at] = ok
-    row_words = layout.row_words
-    first_row = base + layout.header_words
-    owners_of: list[tuple[np.ndarray, np.ndarray]] = []
-    for series in range(len(layout.levels)):
-        n = counts[:, series]
-        total = int(n.sum())
-        owner = np.repeat(np.arange(len(present)), n)
-        rank = np.arange(total) - np.repeat(np.cumsum(n) - n, n)
-        rows = buffer[(np.repeat(first_row, n) + rank * row_words)[:, None] + np.arange(row_words)]
-        owners_of.append((owner, rows))
-        first_row = first_row + n * row_words
-    for w, ((series, _, _), start) in enumerate(zip(layout.windows, starts, strict=True)):
-        owner, rows = owners_of[series]
-        inside = rows[:, 0] >= start
-        who, numbers = owner[inside], rows[inside, 1:]
-        out = np.tile(identity, (len(present), 1))
-        for j, code in enumerate(layout.codes):
-            if code == "a":
-                out[:, j] = np.bincount(who, weights=numbers[:, j], minlength=len(present))
-            elif code == "n":
-                np.minimum.at(out[:, j], who, numbers[:, j])
-            else:
-                np.maximum.at(out[:, j], who, numbers[:, j])
-        merged[w][at] = out
-    if layout.ordered:
-        words = head[:, 0].astype(np.int64).tolist()
-        tails = head[:, 1].astype(np.int64).tolist()
-        for e, blob, w8, size in zip(present, blobs, words, tails, strict=True):
-            ordered[e] = msgpack.unpackb(blob[w8 * 8 : w8 * 8 + size])
-    return SummaryRead(merged, ordered, usable)
+    if present:
+        blobs: list[bytes] = [values[i] for i in present]  # type: ignore[misc]
+        lengths = np.fromiter(map(len, blobs), dtype=np.int64, count=len(blobs))
+        base = np.zeros(len(blobs), dtype=np.int64)
+        np.cumsum(lengths[:-1] // 8, out=base[1:])
+        buffer = np.frombuffer(b"".join(blobs), dtype="<f8")
+        starts = np.array([window_start_us(t_us, w, h) for _, w, h in layout.windows], dtype=np.float64)
+        at = np.asarray(present, dtype=np.int64)
+        _merge_windows(buffer, base, at, len(layout.levels), series, starts, codes, float(t_us), merged, usable)
+        if layout.ordered:
+            for e, blob, b in zip(present, blobs, base.tolist(), strict=True):
+                words, tail = int(buffer[b]), int(buffer[b + 1])
+                ordered[e] = msgpack.unpackb(blob[words * 8 : words * 8 + tail])
+    return SummaryRead(list(merged), ordered, usable)
+
+
+@numba.njit(cache=True, nogil=True)
+def _merge_windows(
+    buffer: np.ndarray,
+    base: np.ndarray,
+    at: np.ndarray,
+    series_count: int,
+    window_series: np.ndarray,
+    window_starts: np.ndarray,
+    codes: np.ndarray,
+    t_us: float,
+    merged: np.ndarray,
+    usable: np.ndarray,
+) -> None:  # pragma: no cover - compiled; tested through read()
+    """For summary p (words from ``base[p]``) of entity ``at[p]``: each window's rows from its start on,
+    merged into ``merged[window, entity]`` (codes: 0 adds, 1 min, 2 max); ``usable`` False when the
+    summary holds an event at or after ``t_us`` or a window starts before its series' cutoff."""
+    width = len(codes)
+    first = np.empty(series_count, dtype=np.int64)
+    rows = np.empty(series_count, dtype=np.int64)
+    for p in range(len(base)):
+        b, e = base[p], at[p]
+        ok = buffer[b + 2] < t_us
+        row = b + 3 + 2 * series_count
+        for i in range(series_count):
+            first[i] = row
+            rows[i] = int(buffer[b + 4 + 2 * i])
+            row += rows[i] * (width + 1)
+        for w in range(len(window_series)):
+            i, start = window_series[w], window_starts[w]
+            if buffer[b + 3 + 2 * i] > start:
+                ok = False
+            r = rows[i]
+            while r > 0 and buffer[first[i] + (r - 1) * (width + 1)] >= start:  # rows are sorted by start
+                r -= 1
+            for k in range(r, rows[i]):
+                row = first[i] + k * (width + 1) + 1
+                for j in range(width):
+                    value = buffer[row + j]
+                    if codes[j] == 0:
+                        merged[w, e, j] += value
+                    elif codes[j] == 1:
+                        merged[w, e, j] = min(merged[w, e, j], value)
+                    else:
+                        merged[w, e, j] = max(merged[w, e, j], value)
+        usable[e] = ok
 
 
 def ordered_value(code: str, slot: Any, start_us: int) -> Any:

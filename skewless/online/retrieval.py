@@ -102,32 +102,31 @@ class PendingRead:
     rows: dict[str, list[Any]]
     now_us: int
     keys_per_view: list[list[bytes]]
-    keys: list[bytes]  # rows of the snapshot views and summaries of the windowed ones, each distinct entity once
+    keys: list[bytes]  # rows of the snapshot views, each distinct entity once, then the windowed views' summaries
     field_reads: list[FieldRead]  # tiles of the windowed views without summaries, one read per view
-    answers: dict[int, SummaryAnswer] | None = None  # per view with summaries (by position): what they gave
+    summaries_at: dict[int, tuple[int, int]]  # per view with summaries (by position): where its summaries are in ``keys``
+    answers: dict[int, SummaryAnswer] | None = None  # per view with summaries: what they gave
 
     @classmethod
     def of(cls, plan: ReadPlan, rows: dict[str, list[Any]], *, now_us: int) -> PendingRead:
         keys_per_view = _keys_per_view(plan, rows)
-        wanted = (
-            keys if not view.tiled else summary_keys(view, keys) if view.summary else ()
-            for view, keys in zip(plan.views, keys_per_view, strict=True)
-        )
-        distinct = list(dict.fromkeys(chain.from_iterable(wanted)))
-        field_reads = [
-            window_read(view, keys, now_us) for view, keys in zip(plan.views, keys_per_view, strict=True) if view.tiled and not view.summary
-        ]
-        return cls(plan, rows, now_us, keys_per_view, distinct, field_reads)
+        views = list(zip(plan.views, keys_per_view, strict=True))
+        keys = list(dict.fromkeys(chain.from_iterable(keys for view, keys in views if not view.tiled)))
+        summaries_at: dict[int, tuple[int, int]] = {}
+        for i, (view, view_keys) in enumerate(views):
+            if view.summary is not None:  # distinct per view, and no two views share a summary key
+                start = len(keys)
+                keys += summary_keys(view, view_keys)
+                summaries_at[i] = (start, len(keys))
+        field_reads = [window_read(view, view_keys, now_us) for view, view_keys in views if view.tiled and not view.summary]
+        return cls(plan, rows, now_us, keys_per_view, keys, field_reads, summaries_at)
 
     def tile_reads(self, fetched: tuple[Values, list[Values]]) -> list[FieldRead]:
         """The tiles to read before :meth:`finish`, given the first read's answer: those of the
         entities whose summaries cannot answer at ``now_us``. Usually none."""
-        raw = dict(zip(self.keys, fetched[0], strict=True))
         self.answers = {}
-        for i, (view, keys) in enumerate(zip(self.plan.views, self.keys_per_view, strict=True)):
-            if view.summary is not None:
-                values = [raw[k] for k in summary_keys(view, keys)]
-                self.answers[i] = SummaryAnswer.of(view, keys, values, self.now_us)
+        for i, (start, end) in self.summaries_at.items():
+            self.answers[i] = SummaryAnswer.of(self.plan.views[i], self.keys_per_view[i], fetched[0][start:end], self.now_us)
         return [a.tiles for a in self.answers.values() if a.tiles is not None]
 
     def finish(

@@ -23,12 +23,12 @@ from skewless.online.columns import NULL_VALUE, PRESENT, UNAVAILABLE, RawColumn
 from skewless.online.protocol import FieldRead, Values
 from skewless.online.read_plan import ViewReadPlan
 from skewless.online.tile_columns import add_ratios, numeric_output, read_windows_fast, window_field_read
-from skewless.online.tile_keys import summary_key, tile_tag
+from skewless.online.tile_keys import entity_summary_keys, tile_tag
 
 
 def summary_keys(view: ViewReadPlan, row_keys: Sequence[bytes]) -> list[bytes]:
     """The summary keys of the rows' distinct entities."""
-    return [summary_key(tile_tag(k)) for k in dict.fromkeys(row_keys)]
+    return entity_summary_keys(dict.fromkeys(row_keys))
 
 
 def window_read(view: ViewReadPlan, row_keys: Sequence[bytes], t_us: int) -> FieldRead:
@@ -82,7 +82,12 @@ def window_columns(view: ViewReadPlan, row_keys: Sequence[bytes], values: Values
     unavailable = set(answer.from_tiles) if answer is not None and values is None else set()
     out: dict[str, RawColumn] = {}
     for feature, (name, _, dtype) in zip(view.selection.features, view.columns, strict=True):
-        column = per_entity[feature] if at is None else list(map(per_entity[feature].__getitem__, at))
+        if at is None:
+            column = per_entity[feature]
+        elif repeated:
+            column = per_entity[feature] * count
+        else:
+            column = list(map(per_entity[feature].__getitem__, at))
         statuses = [PRESENT] * count if None not in column else [PRESENT if v is not None else NULL_VALUE for v in column]
         times: list[int | None] = [t_us] * count
         if unavailable:  # the tiles these entities needed could not be read
@@ -96,17 +101,38 @@ def window_columns(view: ViewReadPlan, row_keys: Sequence[bytes], values: Values
 def _summary_columns(view: ViewReadPlan, read: SummaryRead, t_us: int) -> dict[str, list[Any]]:
     """Every feature of the view for each distinct entity, from its summary."""
     assert view.tiled is not None and view.summary is not None
-    layout, summary = view.tiled.layout, view.summary
-    slot_of = {(s.column, s.op, s.n): k for k, s in enumerate(layout.slots)}
-    array_column = {key: summary.numeric.index(k) for key, k in slot_of.items() if k in summary.numeric}
+    summary = view.summary
     starts = [window_start_us(t_us, w, h) for _, w, h in summary.windows]
     columns: dict[str, list[Any]] = {}
-    for output, w in zip(layout.outputs, summary.window_of_output, strict=True):
-        if output.function in ("last", "last_n"):
-            at = summary.ordered.index(slot_of[(output.column, output.function, (output.n or 0) if output.function == "last_n" else 0)])
-            code, start = summary.ordered_codes[at], starts[w]
-            columns[output.name] = [summaries.ordered_value(code, [] if tail is None else tail[at], start) for tail in read.ordered]
+    for output, w, where in zip(view.tiled.layout.outputs, summary.window_of_output, _slots_of(view), strict=True):
+        if isinstance(where, int):  # last / last_n: its place among the ordered slots
+            code, start = summary.ordered_codes[where], starts[w]
+            columns[output.name] = [summaries.ordered_value(code, [] if tail is None else tail[where], start) for tail in read.ordered]
         else:
-            columns[output.name] = numeric_output(output, read.merged[w], array_column)
+            columns[output.name] = numeric_output(output, read.merged[w], where)
     add_ratios(view.tiled.view, columns)
     return columns
+
+
+_SLOTS: dict[int, tuple[Any, list[int | dict[tuple[str, str, int], int]]]] = {}
+
+
+def _slots_of(view: ViewReadPlan) -> list[int | dict[tuple[str, str, int], int]]:
+    """Per output of the view: where its values are in a summary read (kept per layout: a read plan lives long)."""
+    summary, layout = view.summary, view.tiled.layout  # type: ignore[union-attr]
+    kept = _SLOTS.get(id(summary))
+    if kept is not None and kept[0] is summary:
+        return kept[1]
+    assert summary is not None
+    slot_of = {(s.column, s.op, s.n): k for k, s in enumerate(layout.slots)}
+    array_column = {key: summary.numeric.index(k) for key, k in slot_of.items() if k in summary.numeric}
+    where: list[int | dict[tuple[str, str, int], int]] = [
+        summary.ordered.index(slot_of[(o.column, o.function, (o.n or 0) if o.function == "last_n" else 0)])
+        if o.function in ("last", "last_n")
+        else array_column
+        for o in layout.outputs
+    ]
+    if len(_SLOTS) > 1_024:
+        _SLOTS.clear()
+    _SLOTS[id(summary)] = (summary, where)
+    return where
