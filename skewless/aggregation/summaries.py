@@ -39,7 +39,7 @@ import numba
 import numpy as np
 
 from skewless.aggregation.tiles import Partial, TileLayout, floor_to, merge_coded
-from skewless.aggregation.windows import MICROS, window_start_us
+from skewless.aggregation.windows import MICROS
 from skewless.definitions.types import Bool, Float32, Float64, Int64, Timestamp
 
 FIXED_WORDS: Final = 3  # words, tail bytes, max_ts
@@ -119,12 +119,8 @@ class Summary:
     ordered: list[Any]  # per ordered slot, as in a partial ([] when empty)
 
 
-def empty(layout: SummaryLayout) -> Summary:
-    return Summary(-(2**62), [0] * len(layout.levels), [np.empty((0, layout.row_words)) for _ in layout.levels],
-                   [[] for _ in layout.ordered])  # fmt: skip
-
-
 def encode(layout: SummaryLayout, summary: Summary) -> bytes:
+    """One summary's bytes (see the module docstring for the layout)."""
     head = [0.0, 0.0, float(summary.max_ts)]
     for cutoff, rows in zip(summary.cutoffs, summary.series, strict=True):
         head += [float(cutoff), float(len(rows))]
@@ -132,21 +128,46 @@ def encode(layout: SummaryLayout, summary: Summary) -> bytes:
     tail = msgpack.packb(summary.ordered) if layout.ordered else b""
     head[0], head[1] = float(words), float(len(tail))
     body = np.concatenate([np.asarray(head), *(rows.reshape(-1) for rows in summary.series)]).astype("<f8").tobytes()
-    return body + tail + b"\0" * (-len(tail) % 8)
+    return body + _padded(tail)
 
 
-def decode(layout: SummaryLayout, value: bytes) -> Summary:
-    words = np.frombuffer(value, dtype="<f8", count=int(np.frombuffer(value, dtype="<f8", count=1)[0]))
-    tail_bytes, max_ts = int(words[1]), int(words[2])
-    at, width = layout.header_words, layout.row_words
-    cutoffs, series = [], []
-    for i in range(len(layout.levels)):
-        cutoffs.append(int(words[FIXED_WORDS + 2 * i]))
-        n = int(words[FIXED_WORDS + 2 * i + 1])
-        series.append(words[at : at + n * width].reshape(n, width))
-        at += n * width
-    ordered = msgpack.unpackb(value[at * 8 : at * 8 + tail_bytes]) if layout.ordered else []
-    return Summary(max_ts, cutoffs, series, ordered)
+def encode_many(
+    layout: SummaryLayout, latest: np.ndarray, series: Sequence[tuple[np.ndarray, np.ndarray]], ordered: Sequence[Sequence[Any]]
+) -> list[bytes]:
+    """The summaries of many entities at once (a batch's deltas, no cutoffs): ``latest`` their
+    latest event times; per series, each row's entity (ascending) and the rows; per ordered slot,
+    each entity's entry. One array is filled and cut, instead of a summary encoded per entity."""
+    entities, head_words, width = len(latest), layout.header_words, layout.row_words
+    counts = np.stack([np.bincount(owner, minlength=entities) for owner, _ in series], axis=1)
+    words = head_words + counts.sum(axis=1) * width
+    offsets = np.zeros(entities + 1, dtype=np.int64)
+    np.cumsum(words, out=offsets[1:])
+    tails = [msgpack.packb(list(entry)) for entry in zip(*ordered, strict=True)] if layout.ordered else [b""] * entities
+    head = np.zeros((entities, head_words))
+    head[:, 0], head[:, 1], head[:, 2] = words, [len(t) for t in tails], latest
+    head[:, FIXED_WORDS + 1 :: 2] = counts
+    flat = np.empty(int(offsets[-1]), dtype="<f8")
+    flat[offsets[:-1, None] + np.arange(head_words)] = head
+    before = head_words + np.cumsum(counts * width, axis=1) - counts * width  # where each series starts in its summary
+    for i, (owner, rows) in enumerate(series):
+        rank = np.arange(len(owner)) - (np.cumsum(counts[:, i]) - counts[:, i])[owner]
+        flat[(offsets[owner] + before[owner, i] + rank * width)[:, None] + np.arange(width)] = rows
+    body = flat.tobytes()
+    cuts = (offsets * 8).tolist()
+    return [body[cuts[e] : cuts[e + 1]] + _padded(tails[e]) for e in range(entities)]
+
+
+def _padded(tail: bytes) -> bytes:
+    return tail + b"\0" * (-len(tail) % 8)
+
+
+def _words(value: bytes) -> np.ndarray:
+    return np.frombuffer(value, dtype="<f8", count=int(np.frombuffer(value, dtype="<f8", count=1)[0]))
+
+
+def _tail(value: bytes) -> Any:
+    words, size = (int(x) for x in np.frombuffer(value, dtype="<f8", count=2))
+    return msgpack.unpackb(value[words * 8 : words * 8 + size])
 
 
 def max_ts(value: bytes) -> int:
@@ -155,117 +176,93 @@ def max_ts(value: bytes) -> int:
 
 
 def merge(layout: SummaryLayout, stored: bytes | None, delta: bytes, now_us: int) -> bytes:
-    """``delta`` merged into ``stored``; rows a window can no longer reach at ``now_us`` dropped."""
-    old = decode(layout, stored) if stored is not None else empty(layout)
-    new = decode(layout, delta)
-    merged = Summary(max(old.max_ts, new.max_ts), [], [], [])
-    for i, level in enumerate(layout.levels):
-        cutoff = max(old.cutoffs[i], floor_to(now_us - layout.spans_us[i], level))
-        rows = np.concatenate([old.series[i], new.series[i]])
-        rows = rows[rows[:, 0] >= cutoff]
-        starts = np.unique(rows[:, 0])
-        if len(starts) < len(rows):  # the same bucket in both: merge slot by slot
-            order = np.argsort(rows[:, 0], kind="stable")
-            rows, bounds = rows[order], np.searchsorted(rows[order, 0], starts)
-            combined = [starts]
-            for j, code in enumerate(layout.codes, start=1):
-                ufunc = np.add if code == "a" else np.minimum if code == "n" else np.maximum
-                combined.append(ufunc.reduceat(rows[:, j], bounds))
-            rows = np.column_stack(combined)
-        else:
-            rows = rows[np.argsort(rows[:, 0], kind="stable")]
-        merged.cutoffs.append(cutoff)
-        merged.series.append(rows.reshape(-1, layout.row_words))
-    merged.ordered = [merge_coded([c], [a], [b])[0] for c, a, b in zip(layout.ordered_codes, old.ordered, new.ordered, strict=True)]
-    return encode(layout, merged)
+    """``delta`` merged into ``stored``; rows a window can no longer reach at ``now_us`` dropped.
+
+    Rows of the same bucket merge slot by slot, the stored one first (``tile_merge.lua`` does the
+    same, so both stores hold the same numbers)."""
+    return merge_many(layout, [stored], [delta], now_us)[0]
 
 
-@dataclass
-class SummaryRead:
-    """Per distinct window, its numeric slots for every entity (entities, numeric slots); per
-    entity its ordered slots' values (None if absent); and which entities the summaries could
-    answer (the others need the tiles: an event at or after ``t``, or rows older than a cutoff)."""
+def merge_many(layout: SummaryLayout, stored: Sequence[bytes | None], deltas: Sequence[bytes], now_us: int) -> list[bytes]:
+    """:func:`merge` of each (stored, delta) pair, in one compiled pass over all of them."""
+    spans = zip(layout.levels, layout.spans_us, strict=True)
+    floors = np.array([floor_to(now_us - span, level) for level, span in spans], dtype=np.float64)
+    olds = [b"" if value is None else value[: 8 * int(np.frombuffer(value, "<f8", count=1)[0])] for value in stored]
+    news = [value[: 8 * int(np.frombuffer(value, "<f8", count=1)[0])] for value in deltas]
+    old_at, new_at = _offsets(olds), _offsets(news)
+    old_words, new_words = np.frombuffer(b"".join(olds), "<f8"), np.frombuffer(b"".join(news), "<f8")
+    out, out_at = _merge_all(old_words, old_at, new_words, new_at, len(layout.levels), layout.arrays[1], floors)
+    body, cuts = out.tobytes(), (out_at * 8).tolist()
+    merged = [body[cuts[e] : cuts[e + 1]] for e in range(len(deltas))]
+    if not layout.ordered:
+        return merged
+    codes = layout.ordered_codes
+    for e, (old, delta) in enumerate(zip(stored, deltas, strict=True)):
+        before = _tail(old) if old is not None else [[] for _ in codes]
+        tail = msgpack.packb([merge_coded([c], [a], [b])[0] for c, a, b in zip(codes, before, _tail(delta), strict=True)])
+        head = np.frombuffer(merged[e], "<f8").copy()
+        head[1] = len(tail)
+        merged[e] = head.tobytes() + _padded(tail)
+    return merged
 
-    merged: list[np.ndarray]
-    ordered: list[list[Any] | None]
-    usable: np.ndarray
 
-
-def read(layout: SummaryLayout, values: Sequence[bytes | None], t_us: int) -> SummaryRead:
-    """Every window of ``layout`` at ``t_us`` for each entity's summary value (None: no events):
-    the values joined in one buffer, every window of every entity merged in one compiled pass."""
-    count = len(values)
-    series, codes, identity = layout.arrays
-    merged = np.empty((len(layout.windows), count, len(layout.numeric)), dtype=np.float64)
-    merged[:] = identity
-    ordered: list[list[Any] | None] = [None] * count
-    usable = np.ones(count, dtype=bool)
-    present = [i for i, v in enumerate(values) if v is not None]
-    if present:
-        blobs: list[bytes] = [values[i] for i in present]  # type: ignore[misc]
-        lengths = np.fromiter(map(len, blobs), dtype=np.int64, count=len(blobs))
-        base = np.zeros(len(blobs), dtype=np.int64)
-        np.cumsum(lengths[:-1] // 8, out=base[1:])
-        buffer = np.frombuffer(b"".join(blobs), dtype="<f8")
-        starts = np.array([window_start_us(t_us, w, h) for _, w, h in layout.windows], dtype=np.float64)
-        at = np.asarray(present, dtype=np.int64)
-        _merge_windows(buffer, base, at, len(layout.levels), series, starts, codes, float(t_us), merged, usable)
-        if layout.ordered:
-            for e, blob, b in zip(present, blobs, base.tolist(), strict=True):
-                words, tail = int(buffer[b]), int(buffer[b + 1])
-                ordered[e] = msgpack.unpackb(blob[words * 8 : words * 8 + tail])
-    return SummaryRead(list(merged), ordered, usable)
+def _offsets(values: Sequence[bytes]) -> np.ndarray:
+    offsets = np.zeros(len(values) + 1, dtype=np.int64)
+    np.cumsum([len(v) // 8 for v in values], out=offsets[1:])
+    return offsets
 
 
 @numba.njit(cache=True, nogil=True)
-def _merge_windows(
-    buffer: np.ndarray,
-    base: np.ndarray,
-    at: np.ndarray,
-    series_count: int,
-    window_series: np.ndarray,
-    window_starts: np.ndarray,
-    codes: np.ndarray,
-    t_us: float,
-    merged: np.ndarray,
-    usable: np.ndarray,
-) -> None:  # pragma: no cover - compiled; tested through read()
-    """For summary p (words from ``base[p]``) of entity ``at[p]``: each window's rows from its start on,
-    merged into ``merged[window, entity]`` (codes: 0 adds, 1 min, 2 max); ``usable`` False when the
-    summary holds an event at or after ``t_us`` or a window starts before its series' cutoff."""
-    width = len(codes)
-    first = np.empty(series_count, dtype=np.int64)
-    rows = np.empty(series_count, dtype=np.int64)
-    for p in range(len(base)):
-        b, e = base[p], at[p]
-        ok = buffer[b + 2] < t_us
-        row = b + 3 + 2 * series_count
-        for i in range(series_count):
-            first[i] = row
-            rows[i] = int(buffer[b + 4 + 2 * i])
-            row += rows[i] * (width + 1)
-        for w in range(len(window_series)):
-            i, start = window_series[w], window_starts[w]
-            if buffer[b + 3 + 2 * i] > start:
-                ok = False
-            r = rows[i]
-            while r > 0 and buffer[first[i] + (r - 1) * (width + 1)] >= start:  # rows are sorted by start
-                r -= 1
-            for k in range(r, rows[i]):
-                row = first[i] + k * (width + 1) + 1
-                for j in range(width):
-                    value = buffer[row + j]
-                    if codes[j] == 0:
-                        merged[w, e, j] += value
-                    elif codes[j] == 1:
-                        merged[w, e, j] = min(merged[w, e, j], value)
-                    else:
-                        merged[w, e, j] = max(merged[w, e, j], value)
-        usable[e] = ok
+def _merge_all(
+    old: np.ndarray, old_at: np.ndarray, new: np.ndarray, new_at: np.ndarray, series_count: int, codes: np.ndarray, floors: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - compiled; tested through merge()
+    """:func:`_merge_words` of each pair ``old[old_at[e]:old_at[e+1]]`` (empty: none), ``new[...]``,
+    written one after the other; returns the words and where each summary starts."""
+    out = np.empty(len(old) + len(new), dtype=np.float64)
+    out_at = np.zeros(len(new_at), dtype=np.int64)
+    for e in range(len(new_at) - 1):
+        merged = _merge_words(old[old_at[e] : old_at[e + 1]], new[new_at[e] : new_at[e + 1]], series_count, codes, floors)
+        out[out_at[e] : out_at[e] + len(merged)] = merged
+        out_at[e + 1] = out_at[e] + len(merged)
+    return out[: out_at[-1]], out_at
 
 
-def ordered_value(code: str, slot: Any, start_us: int) -> Any:
-    """A ``last`` / ``last_n`` output from the entity's latest entries, limited to its window's start."""
-    if code == "l":
-        return slot[2] if slot and slot[0] >= start_us else None
-    return [entry[2] for entry in slot if entry[0] >= start_us]
+@numba.njit(cache=True, nogil=True)
+def _merge_words(
+    old: np.ndarray, new: np.ndarray, series_count: int, codes: np.ndarray, floors: np.ndarray
+) -> np.ndarray:  # pragma: no cover - compiled; tested through merge()
+    """The words of ``old`` (empty: none) and ``new`` merged, series by series: rows sorted by
+    start, one per bucket (codes: 0 adds, 1 min, 2 max), none before the cutoff (the later of the
+    stored one and ``floors``). The tail's size is left 0."""
+    width = len(codes) + 1
+    head = 3 + 2 * series_count
+    out = np.empty(head + max(len(old) - head, 0) + len(new) - head, dtype=np.float64)
+    out[2] = max(old[2], new[2]) if len(old) else new[2]
+    at, p, q = head, head, head
+    for i in range(series_count):
+        cutoff, old_end = floors[i], p
+        if len(old):
+            cutoff = max(cutoff, old[3 + 2 * i])
+            old_end = p + int(old[4 + 2 * i]) * width
+        new_end = q + int(new[4 + 2 * i]) * width
+        rows = 0
+        while p < old_end or q < new_end:
+            if q >= new_end or (p < old_end and old[p] < new[q]):
+                out[at : at + width] = old[p : p + width]
+                p += width
+            elif p >= old_end or new[q] < old[p]:
+                out[at : at + width] = new[q : q + width]
+                q += width
+            else:
+                out[at : at + width] = old[p : p + width]
+                for j in range(width - 1):
+                    x, y = out[at + 1 + j], new[q + 1 + j]
+                    out[at + 1 + j] = x + y if codes[j] == 0 else min(x, y) if codes[j] == 1 else max(x, y)
+                p += width
+                q += width
+            if out[at] >= cutoff:
+                at += width
+                rows += 1
+        out[3 + 2 * i], out[4 + 2 * i] = cutoff, rows
+    out[0], out[1] = at, 0
+    return out[:at]

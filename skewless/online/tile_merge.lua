@@ -70,7 +70,9 @@ end
 
 -- Window summaries (skewless/aggregation/summaries.py): little-endian float64 words
 -- [words, tail bytes, max_ts, (cutoff, rows) per series, rows...] then a msgpack tail, padded.
-local function words_of(s, count)
+local function words_of(s)  -- all words before the tail, 1-based
+  local count = struct.unpack('<d', s)
+  if count <= 4000 then return {struct.unpack('<' .. string.rep('d', count), s)} end  -- (plus the next position)
   local out, i = {}, 0
   while i < count do  -- unpack() and struct formats have stack limits: 4000 words at a time
     local n = math.min(4000, count - i)
@@ -81,93 +83,78 @@ local function words_of(s, count)
   return out
 end
 
-local function decode_summary(s, nseries, width)
-  local words = words_of(s, struct.unpack('<d', s))
-  local summary = {max_ts = words[3], cutoffs = {}, series = {}, tail = false}
-  local at = 3 + 2 * nseries
-  for i = 1, nseries do
-    local rows = {}
-    for r = 1, words[3 + 2 * i] do
-      local row = {}
-      for c = 1, width do row[c] = words[at + c] end
-      rows[r] = row
-      at = at + width
-    end
-    summary.cutoffs[i], summary.series[i] = words[2 + 2 * i], rows
-  end
-  if words[2] > 0 then summary.tail = cmsgpack.unpack(string.sub(s, 8 * words[1] + 1, 8 * words[1] + words[2])) end
-  return summary
+local function tail_of(s, words)
+  if words[2] == 0 then return false end
+  return cmsgpack.unpack(string.sub(s, 8 * words[1] + 1, 8 * words[1] + words[2]))
 end
 
-local function encode_summary(summary)
-  local words = {0, 0, summary.max_ts}
-  for i = 1, #summary.series do
-    words[#words + 1] = summary.cutoffs[i]
-    words[#words + 1] = #summary.series[i]
-  end
-  for i = 1, #summary.series do
-    for _, row in ipairs(summary.series[i]) do
-      for _, v in ipairs(row) do words[#words + 1] = v end
-    end
-  end
-  local tail = summary.tail and cmsgpack.pack(summary.tail) or ''
-  words[1], words[2] = #words, #tail
-  local parts = {}
-  for i = 1, #words, 4000 do
-    local j = math.min(i + 3999, #words)
-    parts[#parts + 1] = struct.pack('<' .. string.rep('d', j - i + 1), unpack(words, i, j))
-  end
-  parts[#parts + 1] = tail .. string.rep('\0', (8 - #tail % 8) % 8)
-  return table.concat(parts)
-end
-
--- Two series sorted by start: one row per bucket (same bucket: slots merged, old first), none before cutoff.
-local function merge_rows(a, b, cutoff, row_codes)
-  local out, p, q = {}, 1, 1
-  while p <= #a or q <= #b do
-    local x, y, row = a[p], b[q], nil
-    if y == nil or (x ~= nil and x[1] < y[1]) then
-      row, p = x, p + 1
-    elseif x == nil or y[1] < x[1] then
-      row, q = y, q + 1
-    else
-      row, p, q = x, p + 1, q + 1
-      for j, code in ipairs(row_codes) do
-        local u, v = x[j + 1], y[j + 1]
-        if code == 'a' then row[j + 1] = u + v
-        elseif code == 'n' then if v < u then row[j + 1] = v end
-        elseif v > u then row[j + 1] = v end
-      end
-    end
-    if row[1] >= cutoff then out[#out + 1] = row end
-  end
-  return out
-end
-
+-- Merge a delta into the stored summary, series by series, on flat word arrays: rows sorted by
+-- start, one per bucket (the stored row first, then the delta's slots merged in), none before the
+-- series' cutoff (the later of the stored one and floor_level(now - span)).
 local function merge_summary(key, delta, sspec)
   local levels, spans, row_codes, ordered_codes = sspec[1], sspec[2], sspec[3], sspec[4]
-  local width = #row_codes + 1
-  local new = decode_summary(delta, #levels, width)
+  local width, nseries = #row_codes + 1, #levels
+  local new = words_of(delta)
   local current = redis.call('GET', key)
-  local old = current and decode_summary(current, #levels, width) or false
-  if old then
-    new.max_ts = math.max(old.max_ts, new.max_ts)
-    if new.tail then
-      local saved = codes
-      codes = ordered_codes
-      new.tail = merge(old.tail, new.tail)
-      codes = saved
-    end
-  end
-  for i, level in ipairs(levels) do
-    local step = level * 1000000
+  local old = current and words_of(current) or false
+  local out = {0, 0, new[3]}
+  if old and old[3] > out[3] then out[3] = old[3] end
+  local p, q, at = 4 + 2 * nseries, 4 + 2 * nseries, 4 + 2 * nseries
+  for i = 1, nseries do
+    local step = levels[i] * 1000000
     local cutoff = math.floor((now_us - spans[i]) / step) * step
-    if old and old.cutoffs[i] > cutoff then cutoff = old.cutoffs[i] end
-    new.series[i] = merge_rows(old and old.series[i] or {}, new.series[i], cutoff, row_codes)
-    new.cutoffs[i] = cutoff
+    local old_end = p
+    if old then
+      if old[2 + 2 * i] > cutoff then cutoff = old[2 + 2 * i] end
+      old_end = p + old[3 + 2 * i] * width
+    end
+    local new_end = q + new[3 + 2 * i] * width
+    local rows = 0
+    while p < old_end or q < new_end do
+      local source, first, other = nil, 0, 0
+      if q >= new_end or (p < old_end and old[p] < new[q]) then
+        source, first = old, p
+        p = p + width
+      elseif p >= old_end or new[q] < old[p] then
+        source, first = new, q
+        q = q + width
+      else
+        source, first, other = old, p, q
+        p, q = p + width, q + width
+      end
+      if source[first] >= cutoff then
+        for j = 0, width - 1 do out[at + j] = source[first + j] end
+        if other > 0 then
+          for j, code in ipairs(row_codes) do
+            local u, v = out[at + j], new[other + j]
+            if code == 'a' then out[at + j] = u + v
+            elseif code == 'n' then if v < u then out[at + j] = v end
+            elseif v > u then out[at + j] = v end
+          end
+        end
+        at, rows = at + width, rows + 1
+      end
+    end
+    out[2 + 2 * i], out[3 + 2 * i] = cutoff, rows
   end
-  redis.call('SET', key, encode_summary(new), 'KEEPTTL')
-  local ms = int(math.floor((new.max_ts + sspec[5]) / 1000))
+  out[1] = at - 1
+  local tail = tail_of(delta, new)
+  if tail and old then
+    local saved = codes
+    codes = ordered_codes
+    tail = merge(tail_of(current, old), tail)
+    codes = saved
+  end
+  local packed_tail = tail and cmsgpack.pack(tail) or ''
+  out[2] = #packed_tail
+  local parts = {}
+  for i = 1, #out, 4000 do
+    local j = math.min(i + 3999, #out)
+    parts[#parts + 1] = struct.pack('<' .. string.rep('d', j - i + 1), unpack(out, i, j))
+  end
+  parts[#parts + 1] = packed_tail .. string.rep('\0', (8 - #packed_tail % 8) % 8)
+  redis.call('SET', key, table.concat(parts), 'KEEPTTL')
+  local ms = int(math.floor((out[3] + sspec[5]) / 1000))
   redis.call('PEXPIREAT', key, ms, 'NX')
   redis.call('PEXPIREAT', key, ms, 'GT')
 end

@@ -65,17 +65,24 @@ class EmbeddedTileWriter:
                 if latest and len(state) > spec.prune_above:
                     state = {f: v for f, v in state.items() if spec.expires_us(f) > now}
                 puts.append((at, expiry(max(kept_until, latest)) + pack(state)))
-                if update.summary and spec.summary is not None:
-                    key = summary_key(update.tag)
-                    puts.append(_summary_put(spec.summary, key, stored.get(key), update.summary, now))
+            puts += _summary_puts([u for u, _ in fresh], stored, now)
             cursor.putmulti(puts)
         return result
 
 
-def _summary_put(layout: summaries.SummaryLayout, key: bytes, raw: bytes | None, delta: bytes, now_us: int) -> tuple[bytes, bytes]:
-    """The entity's summary with ``delta`` merged in; kept until its latest event leaves every window."""
-    merged = summaries.merge(layout, _live(raw, now_us), delta, now_us)
-    return key, EXPIRY.pack(summaries.max_ts(merged) + layout.keep_us) + merged
+def _summary_puts(updates: Sequence[EntityUpdate], stored: dict[bytes, bytes], now_us: int) -> list[tuple[bytes, bytes]]:
+    """The updated entities' summaries, merged per view in one pass; each is kept until its latest
+    event leaves every window."""
+    by_layout: dict[summaries.SummaryLayout, list[EntityUpdate]] = {}
+    for update in updates:
+        if update.summary and update.spec.summary is not None:
+            by_layout.setdefault(update.spec.summary, []).append(update)
+    puts = []
+    for layout, group in by_layout.items():
+        keys = [summary_key(u.tag) for u in group]
+        merged = summaries.merge_many(layout, [_live(stored.get(k), now_us) for k in keys], [u.summary for u in group], now_us)
+        puts += [(k, EXPIRY.pack(summaries.max_ts(m) + layout.keep_us) + m) for k, m in zip(keys, merged, strict=True)]
+    return puts
 
 
 def _live(raw: bytes | None, now_us: int) -> bytes | None:

@@ -16,8 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from skewless.aggregation import summaries
-from skewless.aggregation.summaries import SummaryRead
+from skewless.aggregation import summary_reads
+from skewless.aggregation.summary_reads import SummaryRead
 from skewless.aggregation.windows import window_start_us
 from skewless.online.columns import NULL_VALUE, PRESENT, UNAVAILABLE, RawColumn
 from skewless.online.protocol import FieldRead, Values
@@ -48,7 +48,7 @@ class SummaryAnswer:
     @classmethod
     def of(cls, view: ViewReadPlan, row_keys: Sequence[bytes], values: Values, t_us: int) -> SummaryAnswer:
         assert view.tiled is not None and view.summary is not None
-        read = summaries.read(view.summary, values, t_us)
+        read = summary_reads.read(view.summary, values, t_us)
         from_tiles = (~read.usable).nonzero()[0].tolist()
         if not from_tiles:
             return cls(read, [], None)
@@ -107,7 +107,7 @@ def _summary_columns(view: ViewReadPlan, read: SummaryRead, t_us: int) -> dict[s
     for output, w, where in zip(view.tiled.layout.outputs, summary.window_of_output, _slots_of(view), strict=True):
         if isinstance(where, int):  # last / last_n: its place among the ordered slots
             code, start = summary.ordered_codes[where], starts[w]
-            columns[output.name] = [summaries.ordered_value(code, [] if tail is None else tail[where], start) for tail in read.ordered]
+            columns[output.name] = [summary_reads.ordered_value(code, [] if tail is None else tail[where], start) for tail in read.ordered]
         else:
             columns[output.name] = numeric_output(output, read.merged[w], where)
     add_ratios(view.tiled.view, columns)

@@ -26,7 +26,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from skewless.aggregation.summaries import IDENTITY, Summary, SummaryLayout, encode
+from skewless.aggregation.summaries import IDENTITY, SummaryLayout, encode_many
 from skewless.aggregation.tiles import Slot
 from skewless.aggregation.windows import MICROS
 from skewless.online.id_claims import claim, claim_key
@@ -200,20 +200,11 @@ def _summary_deltas(
     seq_list: list[int],
 ) -> list[bytes]:
     """Each entity's events of the batch as a summary (b"" for every entity when the view has none)."""
-    entities = len(first_of_entity)
     if summary is None:
-        return [b""] * entities
-    latest = np.maximum.reduceat(ts, first_of_entity).tolist()
-    bounds = [np.searchsorted(owner, np.arange(entities + 1)).tolist() for owner, _ in series]
+        return [b""] * len(first_of_entity)
     slots = [layout.slots[k] for k in summary.ordered]
     ordered = [_slot_values(slot, columns[slot.column], first_of_entity, n, ts_list, seq_list) for slot in slots]
-    no_cutoffs = [0] * len(series)
-
-    def delta(e: int) -> bytes:
-        rows = [rows[b[e] : b[e + 1]] for (_, rows), b in zip(series, bounds, strict=True)]
-        return encode(summary, Summary(latest[e], no_cutoffs, rows, [o[e] for o in ordered]))
-
-    return [delta(e) for e in range(entities)]
+    return encode_many(summary, np.maximum.reduceat(ts, first_of_entity), series, ordered)
 
 
 def _entity_codes(events: pa.Table, join_keys: Sequence[str]) -> np.ndarray:

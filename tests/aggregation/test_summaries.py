@@ -10,7 +10,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from skewless.aggregation import summaries
+from skewless.aggregation import summaries, summary_reads
 from skewless.aggregation.summaries import Summary, SummaryLayout
 from skewless.aggregation.tiles import TileLayout, floor_to
 from skewless.definitions.aggregation import AggregationOutput
@@ -29,7 +29,15 @@ OUTPUTS = (
 TILES = TileLayout.for_outputs(OUTPUTS)
 LAYOUT = SummaryLayout.of(TILES)
 
-events = st.lists(st.tuples(st.integers(0, 4_000 * S), st.one_of(st.none(), st.integers(-50, 50).map(float))), min_size=1, max_size=40)
+events = st.lists(
+    st.tuples(
+        # Mostly on whole 10 s (bucket starts, so a series' oldest kept row can sit exactly at its cutoff), some anywhere.
+        st.one_of(st.integers(0, 400).map(lambda k: k * 10 * S), st.integers(0, 4_000 * S)),
+        st.one_of(st.none(), st.integers(-50, 50).map(float)),
+    ),
+    min_size=1,
+    max_size=40,
+)
 
 
 def delta(ts: int, seq: int, x: float | None) -> bytes:
@@ -69,8 +77,11 @@ def test_summaries_equal_brute_force(batch: list[tuple[int, float | None]], grou
         for event in group[1:]:
             group_summary = summaries.merge(LAYOUT, group_summary, delta(*event), 0)
         stored = summaries.merge(LAYOUT, stored, group_summary, written_at)
-    for t in (written_at + after, max(ts for ts, _, _ in log) + 1, T0 + after):
-        read = summaries.read(LAYOUT, [stored, None], t)
+    cutoffs = np.frombuffer(stored, "<f8", count=LAYOUT.header_words)[3::2].tolist()  # type: ignore[arg-type]
+    # Windows starting exactly at a series' cutoff: the oldest row kept must be read (every hop here is a level).
+    at_cutoffs = [int(cutoffs[series]) + window * S for series, window, _ in LAYOUT.windows]
+    for t in (written_at + after, max(ts for ts, _, _ in log) + 1, T0 + after, *at_cutoffs):
+        read = summary_reads.read(LAYOUT, [stored, None], t)
         assert read.usable[1]  # no summary: no events, every window empty
         columns = _columns(read, t)
         if not read.usable[0]:  # an event at or after t, or a window older than the rows kept
@@ -82,7 +93,7 @@ def test_summaries_equal_brute_force(batch: list[tuple[int, float | None]], grou
             assert values[1] == oracle([], output, t)
 
 
-def _columns(read: summaries.SummaryRead, t: int) -> list[list[Any]]:
+def _columns(read: summary_reads.SummaryRead, t: int) -> list[list[Any]]:
     """Each output's values for the two entities, from the read (what the online read does)."""
     assert LAYOUT is not None
     slot_of = {(s.column, s.op, s.n): k for k, s in enumerate(TILES.slots)}
@@ -93,7 +104,7 @@ def _columns(read: summaries.SummaryRead, t: int) -> list[list[Any]]:
         if output.function in ("last", "last_n"):
             at = LAYOUT.ordered.index(slot_of[(output.column, output.function, output.n or 0)])
             code = LAYOUT.ordered_codes[at]
-            out.append([summaries.ordered_value(code, [] if tail is None else tail[at], start) for tail in read.ordered])
+            out.append([summary_reads.ordered_value(code, [] if tail is None else tail[at], start) for tail in read.ordered])
             continue
         op = "count" if output.function == "count" else output.function
         column = LAYOUT.numeric.index(slot_of[(output.column, op, 0)])
@@ -105,3 +116,15 @@ def _columns(read: summaries.SummaryRead, t: int) -> list[list[Any]]:
         else:
             out.append([None if math.isinf(v) else v for v in numbers])
     return out
+
+
+def test_a_window_starting_at_the_cutoff_reads_the_row_there() -> None:
+    """The oldest bucket a merge keeps is the one a window starting at the cutoff begins with."""
+    assert LAYOUT is not None
+    log = [(T0 + 10 * S, 0, 1.0), (T0 + 100 * S, 1, 2.0)]
+    stored = summaries.merge(LAYOUT, None, summaries.merge(LAYOUT, delta(*log[0]), delta(*log[1]), 0), T0 + 161 * S)
+    assert np.frombuffer(stored, "<f8", count=4)[3] == T0 + 100 * S  # n_1m's series (1 s buckets) keeps 61 s
+    t = T0 + 160 * S  # n_1m covers [T0 + 100 s, t)
+    read = summary_reads.read(LAYOUT, [stored], t)
+    assert read.usable[0]
+    assert _columns(read, t)[0] == [1]

@@ -227,3 +227,23 @@ def test_reads_older_than_the_tile_history_are_refused(backend: tuple[OnlineStor
     tiled = TiledView.of(VIEW, history_seconds=60)
     with pytest.raises(InvalidRequestError, match="last 60 s only"):
         read_windows(store, tiled, [b"{x}"], time.time_ns() // 1000 - 120 * S)
+
+
+def test_a_window_starting_at_the_summary_cutoff(backend: tuple[OnlineStore, TileWriter]) -> None:
+    """A write drops summary rows no window can reach any more; the oldest it keeps starts exactly
+    where a window of that series may still start, and that window must see it."""
+    store, writer = backend
+    while time.time() % 1 > 0.5:  # the write's own clock must fall in the same second as ours
+        time.sleep(0.05)
+    now = time.time_ns() // 1000
+    kept = now // S * S - 61 * S  # the 1m window's series keeps 61 s of 1 s buckets
+    events = [
+        {"user_id": 7, "clicked": 1, "dwell": None, "topic": None, "event_id": "old", "ts": kept - 5 * S},
+        {"user_id": 7, "clicked": 1, "dwell": None, "topic": None, "event_id": "kept", "ts": kept},
+    ]
+    tiled = TiledView.of(VIEW, history_seconds=3_600)
+    project = f"p{uuid.uuid4().hex[:8]}"
+    assert apply_events(writer, project, [tiled], _table(events), [0, 1]) == 2
+    plan = _view_plan(project, VIEW, tiled)
+    got = _via_summaries(store, plan, [entity_key(plan.prefix, [7])], kept + 60 * S)
+    assert (got["from tiles"], got["clicked_count_1m"], got["clicked_count_10m"]) == (0, [1], [2])
