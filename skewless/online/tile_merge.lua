@@ -70,93 +70,91 @@ end
 
 -- Window summaries (skewless/aggregation/summaries.py): little-endian float64 words
 -- [words, tail bytes, max_ts, (cutoff, rows) per series, rows...] then a msgpack tail, padded.
-local function words_of(s)  -- all words before the tail, 1-based
-  local count = struct.unpack('<d', s)
-  if count <= 4000 then return {struct.unpack('<' .. string.rep('d', count), s)} end  -- (plus the next position)
-  local out, i = {}, 0
-  while i < count do  -- unpack() and struct formats have stack limits: 4000 words at a time
-    local n = math.min(4000, count - i)
-    local got = {struct.unpack('<' .. string.rep('d', n), s, 1 + 8 * i)}
-    for j = 1, n do out[i + j] = got[j] end
-    i = i + n
+local function words(s, position, count)  -- count float64 words from a 1-based byte position, as a table
+  return {struct.unpack('<' .. string.rep('d', count), s, position)}
+end
+
+local function tail_of(s, head)
+  if head[2] == 0 then return false end
+  return cmsgpack.unpack(string.sub(s, 8 * head[1] + 1, 8 * head[1] + head[2]))
+end
+
+-- The first of count rows (each `size` bytes, from byte `first`) whose start is at least `value`, from 0.
+local function first_at_least(s, first, count, size, lo, value)
+  local hi = count
+  while lo < hi do
+    local mid = math.floor((lo + hi) / 2)
+    if struct.unpack('<d', s, first + mid * size) < value then lo = mid + 1 else hi = mid end
   end
-  return out
+  return lo
 end
 
-local function tail_of(s, words)
-  if words[2] == 0 then return false end
-  return cmsgpack.unpack(string.sub(s, 8 * words[1] + 1, 8 * words[1] + words[2]))
-end
-
--- Merge a delta into the stored summary, series by series, on flat word arrays: rows sorted by
--- start, one per bucket (the stored row first, then the delta's slots merged in), none before the
--- series' cutoff (the later of the stored one and floor_level(now - span)).
+-- Merge a delta into the stored summary, series by series: rows sorted by start, one per bucket
+-- (the stored row first, then the delta's slots merged in), none before the series' cutoff (the
+-- later of the stored one and floor_level(now - span)). Stored rows the delta does not touch are
+-- copied as bytes: a delta holds a few recent buckets, a summary up to hundreds.
 local function merge_summary(key, delta, sspec)
   local levels, spans, row_codes, ordered_codes = sspec[1], sspec[2], sspec[3], sspec[4]
   local width, nseries = #row_codes + 1, #levels
-  local new = words_of(delta)
-  local current = redis.call('GET', key)
-  local old = current and words_of(current) or false
-  local out = {0, 0, new[3]}
-  if old and old[3] > out[3] then out[3] = old[3] end
-  local p, q, at = 4 + 2 * nseries, 4 + 2 * nseries, 4 + 2 * nseries
+  local size, head_words = 8 * (#row_codes + 1), 3 + 2 * nseries
+  local new_head = words(delta, 1, head_words)
+  local old = redis.call('GET', key)
+  local old_head = old and words(old, 1, head_words) or false
+  local head = {0, 0, new_head[3]}
+  if old_head and old_head[3] > head[3] then head[3] = old_head[3] end
+  local parts, total = {''}, head_words
+  local p, q = 8 * head_words + 1, 8 * head_words + 1  -- byte positions of the current series' rows
   for i = 1, nseries do
     local step = levels[i] * 1000000
     local cutoff = math.floor((now_us - spans[i]) / step) * step
-    local old_end = p
-    if old then
-      if old[2 + 2 * i] > cutoff then cutoff = old[2 + 2 * i] end
-      old_end = p + old[3 + 2 * i] * width
+    local old_rows, new_rows = 0, new_head[3 + 2 * i]
+    if old_head then
+      if old_head[2 + 2 * i] > cutoff then cutoff = old_head[2 + 2 * i] end
+      old_rows = old_head[3 + 2 * i]
     end
-    local new_end = q + new[3 + 2 * i] * width
-    local rows = 0
-    while p < old_end or q < new_end do
-      local source, first, other = nil, 0, 0
-      if q >= new_end or (p < old_end and old[p] < new[q]) then
-        source, first = old, p
-        p = p + width
-      elseif p >= old_end or new[q] < old[p] then
-        source, first = new, q
-        q = q + width
-      else
-        source, first, other = old, p, q
-        p, q = p + width, q + width
-      end
-      if source[first] >= cutoff then
-        for j = 0, width - 1 do out[at + j] = source[first + j] end
-        if other > 0 then
+    local k = old and first_at_least(old, p, old_rows, size, 0, cutoff) or 0  -- stored rows before k are dropped
+    local rows = old_rows - k
+    for r = 0, new_rows - 1 do
+      local row = words(delta, q + r * size, width)
+      if row[1] >= cutoff then
+        local next_k = old and first_at_least(old, p, old_rows, size, k, row[1]) or 0
+        if next_k > k then parts[#parts + 1] = string.sub(old, p + k * size, p + next_k * size - 1) end
+        k = next_k
+        if k < old_rows and struct.unpack('<d', old, p + k * size) == row[1] then
+          local merged = words(old, p + k * size, width)
           for j, code in ipairs(row_codes) do
-            local u, v = out[at + j], new[other + j]
-            if code == 'a' then out[at + j] = u + v
-            elseif code == 'n' then if v < u then out[at + j] = v end
-            elseif v > u then out[at + j] = v end
+            local u, v = merged[j + 1], row[j + 1]
+            if code == 'a' then merged[j + 1] = u + v
+            elseif code == 'n' then if v < u then merged[j + 1] = v end
+            elseif v > u then merged[j + 1] = v end
           end
+          parts[#parts + 1] = struct.pack('<' .. string.rep('d', width), unpack(merged, 1, width))
+          k = k + 1
+        else
+          parts[#parts + 1] = string.sub(delta, q + r * size, q + (r + 1) * size - 1)
+          rows = rows + 1
         end
-        at, rows = at + width, rows + 1
       end
     end
-    out[2 + 2 * i], out[3 + 2 * i] = cutoff, rows
+    if old and k < old_rows then parts[#parts + 1] = string.sub(old, p + k * size, p + old_rows * size - 1) end
+    head[2 + 2 * i], head[3 + 2 * i] = cutoff, rows
+    total = total + rows * width
+    p, q = p + old_rows * size, q + new_rows * size
   end
-  out[1] = at - 1
-  local tail = tail_of(delta, new)
+  head[1] = total
+  local tail = tail_of(delta, new_head)
   if tail and old then
     local saved = codes
     codes = ordered_codes
-    tail = merge(tail_of(current, old), tail)
+    tail = merge(tail_of(old, old_head), tail)
     codes = saved
   end
   local packed_tail = tail and cmsgpack.pack(tail) or ''
-  out[2] = #packed_tail
-  local parts = {}
-  for i = 1, #out, 4000 do
-    local j = math.min(i + 3999, #out)
-    parts[#parts + 1] = struct.pack('<' .. string.rep('d', j - i + 1), unpack(out, i, j))
-  end
+  head[2] = #packed_tail
+  parts[1] = struct.pack('<' .. string.rep('d', head_words), unpack(head, 1, head_words))
   parts[#parts + 1] = packed_tail .. string.rep('\0', (8 - #packed_tail % 8) % 8)
-  redis.call('SET', key, table.concat(parts), 'KEEPTTL')
-  local ms = int(math.floor((out[3] + sspec[5]) / 1000))
-  redis.call('PEXPIREAT', key, ms, 'NX')
-  redis.call('PEXPIREAT', key, ms, 'GT')
+  -- Kept until its latest event leaves every window; that time only moves forward.
+  redis.call('SET', key, table.concat(parts), 'PXAT', int(math.floor((head[3] + sspec[5]) / 1000)))
 end
 
 local result = {}

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pytest
 
@@ -229,7 +230,7 @@ def test_reads_older_than_the_tile_history_are_refused(backend: tuple[OnlineStor
         read_windows(store, tiled, [b"{x}"], time.time_ns() // 1000 - 120 * S)
 
 
-def test_a_window_starting_at_the_summary_cutoff(backend: tuple[OnlineStore, TileWriter]) -> None:
+def test_a_window_starting_at_the_summary_cutoff(backend: tuple[OnlineStore, TileWriter], monkeypatch: pytest.MonkeyPatch) -> None:
     """A write drops summary rows no window can reach any more; the oldest it keeps starts exactly
     where a window of that series may still start, and that window must see it."""
     store, writer = backend
@@ -243,7 +244,14 @@ def test_a_window_starting_at_the_summary_cutoff(backend: tuple[OnlineStore, Til
     ]
     tiled = TiledView.of(VIEW, history_seconds=3_600)
     project = f"p{uuid.uuid4().hex[:8]}"
-    assert apply_events(writer, project, [tiled], _table(events), [0, 1]) == 2
+    with monkeypatch.context() as patched:  # the first event written as if 50 s ago: its row is kept then
+        patched.setattr(time, "time_ns", lambda: (kept + 10 * S) * 1_000)
+        assert apply_events(writer, project, [tiled], _table(events[:1]), [0]) == 1
+    assert apply_events(writer, project, [tiled], _table(events[1:]), [1]) == 1  # now: it is dropped
     plan = _view_plan(project, VIEW, tiled)
     got = _via_summaries(store, plan, [entity_key(plan.prefix, [7])], kept + 60 * S)
     assert (got["from tiles"], got["clicked_count_1m"], got["clicked_count_10m"]) == (0, [1], [2])
+    (stored,) = store.get_many(summary_keys(plan, [entity_key(plan.prefix, [7])]))
+    assert stored is not None
+    words = np.frombuffer(stored, "<f8")
+    assert words[3:5].tolist() == [kept, 1]  # the 1 s series: cutoff, and one row (the older event's was dropped)
