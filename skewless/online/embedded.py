@@ -87,12 +87,6 @@ class EmbeddedOnlineStore:
 
 
 def _live_values(txn: lmdb.Transaction, keys: Sequence[bytes], now_us: int) -> Values:
-    result: Values = []
-    for key in keys:
-        raw = txn.get(key)
-        if raw is None:
-            result.append(None)
-            continue
-        (expires,) = EXPIRY.unpack_from(raw)
-        result.append(raw[8:] if expires == 0 or expires > now_us else None)  # type: ignore[arg-type]  # buffers=False: bytes
-    return result
+    unpack = EXPIRY.unpack_from
+    # The gets in C (map), then one comprehension: a slate reads ~100 keys, and a loop's appends showed.
+    return [None if raw is None or 0 < unpack(raw)[0] <= now_us else raw[8:] for raw in map(txn.get, keys)]  # type: ignore[misc]

@@ -82,3 +82,46 @@ def test_metrics_show_lag_freshness_and_dead_letters(serve: Serve, redis_server:
 def lags(metrics: str) -> list[float]:
     pattern = r'^skewless_stream_lag_entries\{partition="\d",source="engagement"\} (\S+)$'
     return [float(v) for v in re.findall(pattern, metrics, re.M)]
+
+
+def test_an_event_after_the_read_time_sends_its_entity_to_the_tiles(serve: Serve) -> None:
+    """A window ends before the read: an event stamped later (a client clock ahead, within the
+    allowed skew) is not in it. The entity's summary cannot say which of its events came before the
+    read, so the server reads that entity's tiles in a second round trip; the other entities of the
+    request still come from their summaries."""
+    _, client = serve()
+    now = time.time()
+    events = [
+        {
+            "user_id": 1,
+            "article_id": 556,
+            "clicked": 1,
+            "dwell_seconds": 1.0,
+            "event_id": "now",
+            "event_timestamp": datetime.fromtimestamp(now - 1, UTC).isoformat(),
+        },
+        {
+            "user_id": 1,
+            "article_id": 556,
+            "clicked": 1,
+            "dwell_seconds": 1.0,
+            "event_id": "ahead",
+            "event_timestamp": datetime.fromtimestamp(now + 120, UTC).isoformat(),
+        },
+        {
+            "user_id": 1,
+            "article_id": 557,
+            "clicked": 1,
+            "dwell_seconds": 1.0,
+            "event_id": "other",
+            "event_timestamp": datetime.fromtimestamp(now - 1, UTC).isoformat(),
+        },
+    ]
+    pushed = client.post("/push", json={"source": "engagement", "events": events}).json()
+    assert pushed["accepted"] == 3, pushed
+    body = {"features": ["article_popularity:clicked_count_10m"], "entities": {"article_id": [556, 557, 558]}}
+    for path in ("/get-online-features", "/get-online-features?format=msgpack"):
+        response = client.post(path, json=body)
+        assert response.status_code == 200, response.text
+    result = client.post("/get-online-features", json=body).json()["results"][1]
+    assert result["values"] == [1, 1, 0] and result["statuses"] == ["PRESENT"] * 3
