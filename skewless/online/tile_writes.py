@@ -58,9 +58,19 @@ class StateSpec:
     def _keep_of(self) -> dict[bytes, int]:
         return dict(self.keeps)
 
+    @cached_property
+    def _expiry_of(self) -> dict[bytes, int]:
+        return {}
+
     def expires_us(self, field_name: bytes) -> int:
-        prefix, _, start = field_name.rpartition(b":")
-        return int(start) + self._keep_of[prefix + b":"]
+        # A batch writes the same few hundred fields (tile starts) for thousands of entities: parse each once.
+        expiry = self._expiry_of.get(field_name)
+        if expiry is None:
+            prefix, _, start = field_name.rpartition(b":")
+            if len(self._expiry_of) > 100_000:
+                self._expiry_of.clear()
+            expiry = self._expiry_of[field_name] = int(start) + self._keep_of[prefix + b":"]
+        return expiry
 
 
 class EntityUpdate(NamedTuple):
