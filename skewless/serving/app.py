@@ -22,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from skewless.aggregation import summary_reads
 from skewless.config import EmbeddedOnlineStoreConfig
 from skewless.errors import SkewlessError
 from skewless.serving.errors import error_body, status_of
@@ -62,6 +63,7 @@ def create_app(store: FeatureStore, *, owns_store: bool = False, freeze_gc: bool
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         server.start()
+        summary_reads.warm()
         if freeze_gc:
             # Everything loaded so far (modules, registry, plans) lives as long as the worker: out of the
             # collector's sight, a full collection walks only what requests allocate (shorter pauses, p99.9).

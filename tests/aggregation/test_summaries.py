@@ -128,3 +128,12 @@ def test_a_window_starting_at_the_cutoff_reads_the_row_there() -> None:
     read = summary_reads.read(LAYOUT, [stored], t)
     assert read.usable[0]
     assert _columns(read, t)[0] == [1]
+
+
+def test_warming_compiles_what_a_read_runs() -> None:
+    """A serving worker warms the compiled merge at startup; a read must then find it compiled."""
+    assert LAYOUT is not None
+    summary_reads.warm()
+    compiled = set(summary_reads._merge_windows.signatures)
+    summary_reads.read(LAYOUT, [delta(T0, 0, 1.0), None], T0 + S)
+    assert set(summary_reads._merge_windows.signatures) == compiled
