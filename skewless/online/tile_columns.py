@@ -119,24 +119,25 @@ def read_windows_fast(values: Values, tiled: TiledView, entities: int, t_us: int
     return columns
 
 
-def numeric_output(output: Any, merged: np.ndarray, array_column: dict[tuple[str, str, int], int]) -> list[Any]:
+def numeric_output(output: Any, merged: np.ndarray | list[list[float]], array_column: dict[tuple[str, str, int], int]) -> list[Any]:
     """A count, sum, mean, min or max output for every entity from its window's merged numeric
-    slots (entities, slots); ``array_column``: (column, op, n) of a slot -> its column in ``merged``."""
+    slots: an array (entities, slots), or its columns as lists (``merged.T.tolist()``, converted once
+    for all the outputs of a window); ``array_column``: (column, op, n) of a slot -> its column."""
     function = output.function
 
-    def column_of(op: str) -> int:
-        return array_column[(output.column, op, 0)]
+    def slot(op: str) -> list[float]:
+        at = array_column[(output.column, op, 0)]
+        return merged[at] if isinstance(merged, list) else merged[:, at].tolist()
 
     # int() over tolist()'s floats: the values int() of each NumPy scalar gave, without a scalar per row.
     if function == "count":
-        return [int(v) for v in merged[:, column_of("count")].tolist()]
+        return list(map(int, slot("count")))
     if function == "sum":
-        sums = merged[:, column_of("sum")].tolist()
-        return [int(v) for v in sums] if output.dtype == Int64 else sums
+        sums = slot("sum")
+        return list(map(int, sums)) if output.dtype == Int64 else list(sums)
     if function == "mean":
-        totals, counts = merged[:, column_of("sum")].tolist(), merged[:, column_of("count")].tolist()
-        return [float(x / n) if n else None for x, n in zip(totals, counts, strict=True)]
-    return [None if math.isinf(v) else _as_type(v, output.dtype) for v in merged[:, column_of(function)].tolist()]
+        return [float(x / n) if n else None for x, n in zip(slot("sum"), slot("count"), strict=True)]
+    return [None if math.isinf(v) else _as_type(v, output.dtype) for v in slot(function)]
 
 
 def add_ratios(view: Any, columns: dict[str, list[Any]]) -> None:

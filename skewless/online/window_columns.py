@@ -104,12 +104,13 @@ def _summary_columns(view: ViewReadPlan, read: SummaryRead, t_us: int) -> dict[s
     summary = view.summary
     starts = [window_start_us(t_us, w, h) for _, w, h in summary.windows]
     columns: dict[str, list[Any]] = {}
+    slots = [window.T.tolist() for window in read.merged]  # per window, per slot: one list over entities
     for output, w, where in zip(view.tiled.layout.outputs, summary.window_of_output, _slots_of(view), strict=True):
         if isinstance(where, int):  # last / last_n: its place among the ordered slots
             code, start = summary.ordered_codes[where], starts[w]
             columns[output.name] = [summary_reads.ordered_value(code, [] if tail is None else tail[where], start) for tail in read.ordered]
         else:
-            columns[output.name] = numeric_output(output, read.merged[w], where)
+            columns[output.name] = numeric_output(output, slots[w], where)
     add_ratios(view.tiled.view, columns)
     return columns
 

@@ -132,6 +132,14 @@ class CachedRead:
         return self.read(keys, ())[0]
 
     def read(self, keys: Sequence[bytes], field_reads: Sequence[FieldRead]) -> tuple[Values, list[Values]]:
+        if self.cache is None:  # nothing to look up or keep: the store's answer, or nothing
+            started = time.perf_counter()
+            try:
+                return self.store.read(keys, field_reads)
+            except OnlineStoreUnavailableError:
+                return self._nothing(keys, field_reads)
+            finally:
+                self.on_read(time.perf_counter() - started)
         lookup = self._lookup(keys, field_reads)
         if lookup.call is None:
             return self._complete(lookup, None)
@@ -145,6 +153,14 @@ class CachedRead:
 
     async def read_async(self, keys: Sequence[bytes], field_reads: Sequence[FieldRead]) -> tuple[Values, list[Values]]:
         """:meth:`read`, awaiting the store (a :class:`~skewless.serving.guard.GuardedStore`)."""
+        if self.cache is None:
+            started = time.perf_counter()
+            try:
+                return await self.store.read_async(keys, field_reads)  # type: ignore[attr-defined, no-any-return]
+            except OnlineStoreUnavailableError:
+                return self._nothing(keys, field_reads)
+            finally:
+                self.on_read(time.perf_counter() - started)
         lookup = self._lookup(keys, field_reads)
         if lookup.call is None:
             return self._complete(lookup, None)
@@ -156,6 +172,13 @@ class CachedRead:
             outcome = exc
         self.on_read(time.perf_counter() - started)
         return self._complete(lookup, outcome)
+
+    def _nothing(self, keys: Sequence[bytes], field_reads: Sequence[FieldRead]) -> tuple[Values, list[Values]]:
+        """An unavailable store's answer without a cache: every key and hash unavailable."""
+        self.unavailable.update(keys)
+        for hashes, _ in field_reads:
+            self.unavailable.update(hashes)
+        return [None] * len(keys), [[None] * (len(hashes) * len(fields)) for hashes, fields in field_reads]
 
     def _lookup(self, keys: Sequence[bytes], field_reads: Sequence[FieldRead]) -> _Lookup:
         """What the cache holds, and the store call for the rest (None: nothing left to read)."""
