@@ -24,6 +24,7 @@ from skewless.online.protocol import FieldRead, Values
 from skewless.online.read_plan import ViewReadPlan
 from skewless.online.tile_columns import add_ratios, numeric_output, read_windows_fast, window_field_read
 from skewless.online.tile_keys import entity_summary_keys, tile_tag
+from skewless.online.tile_reads import check_readable
 
 
 def summary_keys(view: ViewReadPlan, row_keys: Sequence[bytes]) -> list[bytes]:
@@ -47,7 +48,10 @@ class SummaryAnswer:
 
     @classmethod
     def of(cls, view: ViewReadPlan, row_keys: Sequence[bytes], values: Values, t_us: int) -> SummaryAnswer:
+        """Raises:
+        InvalidRequestError: ``t_us`` is further back than the tiles keep, as a read from tiles would."""
         assert view.tiled is not None and view.summary is not None
+        check_readable(view.tiled, t_us)  # an entity without a summary would otherwise read as empty there
         read = summary_reads.read(view.summary, values, t_us)
         from_tiles = (~read.usable).nonzero()[0].tolist()
         if not from_tiles:

@@ -228,6 +228,9 @@ def test_reads_older_than_the_tile_history_are_refused(backend: tuple[OnlineStor
     tiled = TiledView.of(VIEW, history_seconds=60)
     with pytest.raises(InvalidRequestError, match="last 60 s only"):
         read_windows(store, tiled, [b"{x}"], time.time_ns() // 1000 - 120 * S)
+    plan = _view_plan("p", VIEW, tiled)
+    with pytest.raises(InvalidRequestError, match="last 60 s only"):  # the same through summaries, absent or not
+        _via_summaries(store, plan, [entity_key(plan.prefix, [1])], time.time_ns() // 1000 - 120 * S)
 
 
 def test_a_window_starting_at_the_summary_cutoff(backend: tuple[OnlineStore, TileWriter], monkeypatch: pytest.MonkeyPatch) -> None:
