@@ -38,7 +38,7 @@ import msgpack
 import numba
 import numpy as np
 
-from skewless.aggregation.tiles import Partial, TileLayout, floor_to, merge_coded
+from skewless.aggregation.tiles import TileLayout, floor_to, merge_coded
 from skewless.aggregation.windows import MICROS
 from skewless.definitions.types import Bool, Float32, Float64, Int64, Timestamp
 
@@ -60,6 +60,8 @@ class SummaryLayout:
     windows: tuple[tuple[int, int, int], ...]  # distinct (series, window s, hop s)
     window_of_output: tuple[int, ...]
     keep_us: int  # a summary is kept this long after its latest event (as long as its tiles)
+    ordered_of_output: tuple[int | None, ...]  # per output: its place among the ordered slots (None: numeric)
+    slot_columns: tuple[tuple[tuple[str, str, int], int], ...]  # (column, op, n) of each numeric slot -> its row column
 
     @classmethod
     def of(cls, layout: TileLayout) -> SummaryLayout | None:
@@ -81,8 +83,21 @@ class SummaryLayout:
             for o in layout.outputs
         )
         keep = (layout.reach_seconds + layout.history_seconds) * MICROS
+        slot_of = {(s.column, s.op, s.n): k for k, s in enumerate(layout.slots)}
+        ordered_of_output = tuple(
+            ordered.index(slot_of[(o.column, o.function, (o.n or 0) if o.function == "last_n" else 0)])
+            if o.function in ("last", "last_n")
+            else None
+            for o in layout.outputs
+        )
+        slot_columns = tuple((key, numeric.index(k)) for key, k in slot_of.items() if k in numeric)
         return cls(levels, spans, numeric, tuple(codes[i] for i in numeric), ordered, tuple(codes[i] for i in ordered),
-                   tuple(windows), window_of_output, keep)  # fmt: skip
+                   tuple(windows), window_of_output, keep, ordered_of_output, slot_columns)  # fmt: skip
+
+    @cached_property
+    def column_of(self) -> dict[tuple[str, str, int], int]:
+        """(column, op, n) of a numeric slot -> its column in a row's values (and in a read's)."""
+        return dict(self.slot_columns)
 
     @cached_property
     def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -100,35 +115,16 @@ class SummaryLayout:
     def row_words(self) -> int:
         return 1 + len(self.numeric)
 
-    def row(self, start_us: int, partial: Partial) -> list[float]:
-        """A tile partial as a row: its numeric slots, an empty min / max as its identity (±inf)."""
-        values = [
-            float(partial[i]) if c == "a" else float(partial[i][0]) if partial[i] else IDENTITY[c]
-            for i, c in zip(self.numeric, self.codes, strict=True)
-        ]
-        return [float(start_us), *values]
 
-
-@dataclass
-class Summary:
-    """A decoded summary: per series its cutoff and rows (n, 1 + numeric slots), and the tail."""
-
-    max_ts: int
-    cutoffs: list[int]
-    series: list[np.ndarray]
-    ordered: list[Any]  # per ordered slot, as in a partial ([] when empty)
-
-
-def encode(layout: SummaryLayout, summary: Summary) -> bytes:
-    """One summary's bytes (see the module docstring for the layout)."""
-    head = [0.0, 0.0, float(summary.max_ts)]
-    for cutoff, rows in zip(summary.cutoffs, summary.series, strict=True):
-        head += [float(cutoff), float(len(rows))]
-    words = len(head) + sum(rows.size for rows in summary.series)
-    tail = msgpack.packb(summary.ordered) if layout.ordered else b""
-    head[0], head[1] = float(words), float(len(tail))
-    body = np.concatenate([np.asarray(head), *(rows.reshape(-1) for rows in summary.series)]).astype("<f8").tobytes()
-    return body + _padded(tail)
+def rows_of(layout: SummaryLayout, starts: np.ndarray, slot_values: Sequence[Sequence[Any]]) -> np.ndarray:
+    """Summary rows of tile partials: ``starts`` their bucket starts, ``slot_values`` per slot of the
+    tile layout the partials' values; an empty min / max becomes its identity (±inf)."""
+    rows = np.empty((len(starts), layout.row_words), dtype=np.float64)
+    rows[:, 0] = starts
+    for j, (k, code) in enumerate(zip(layout.numeric, layout.codes, strict=True), start=1):
+        values = slot_values[k]
+        rows[:, j] = values if code == "a" else [v[0] if v else IDENTITY[code] for v in values]
+    return rows
 
 
 def encode_many(
@@ -161,8 +157,9 @@ def _padded(tail: bytes) -> bytes:
     return tail + b"\0" * (-len(tail) % 8)
 
 
-def _words(value: bytes) -> np.ndarray:
-    return np.frombuffer(value, dtype="<f8", count=int(np.frombuffer(value, dtype="<f8", count=1)[0]))
+def _body(value: bytes) -> bytes:
+    """A summary's words, without its tail."""
+    return value[: 8 * int(np.frombuffer(value, dtype="<f8", count=1)[0])]
 
 
 def _tail(value: bytes) -> Any:
@@ -187,8 +184,8 @@ def merge_many(layout: SummaryLayout, stored: Sequence[bytes | None], deltas: Se
     """:func:`merge` of each (stored, delta) pair, in one compiled pass over all of them."""
     spans = zip(layout.levels, layout.spans_us, strict=True)
     floors = np.array([floor_to(now_us - span, level) for level, span in spans], dtype=np.float64)
-    olds = [b"" if value is None else value[: 8 * int(np.frombuffer(value, "<f8", count=1)[0])] for value in stored]
-    news = [value[: 8 * int(np.frombuffer(value, "<f8", count=1)[0])] for value in deltas]
+    olds = [b"" if value is None else _body(value) for value in stored]
+    news = [_body(value) for value in deltas]
     old_at, new_at = _offsets(olds), _offsets(news)
     old_words, new_words = np.frombuffer(b"".join(olds), "<f8"), np.frombuffer(b"".join(news), "<f8")
     out, out_at = _merge_all(old_words, old_at, new_words, new_at, len(layout.levels), layout.arrays[1], floors)

@@ -116,7 +116,7 @@ class PendingRead:
         for i, (view, view_keys) in enumerate(views):
             if view.summary is not None:  # distinct per view, and no two views share a summary key
                 start = len(keys)
-                keys += summary_keys(view, view_keys)
+                keys += summary_keys(view_keys)
                 summaries_at[i] = (start, len(keys))
         field_reads = [window_read(view, view_keys, now_us) for view, view_keys in views if view.tiled and not view.summary]
         return cls(plan, rows, now_us, keys_per_view, keys, field_reads, summaries_at)

@@ -89,11 +89,11 @@ def read_windows_fast(values: Values, tiled: TiledView, entities: int, t_us: int
     by_row = dict(zip(tile_rows.tolist(), decoded, strict=True)) if read.ordered else {}
     columns: dict[str, list[Any]] = {}
     array_column = {key: column[k] for key, k in slot_of.items() if k in column}
-    merged_of: dict[int, np.ndarray] = {}  # outputs over the same window (views and clicks 10m) merge once
+    merged_of: dict[int, list[list[float]]] = {}  # outputs over the same window (views and clicks 10m) merge once
     for o, output in enumerate(layout.outputs):
         w = read.window_of[o]
-        merged = merged_of.get(w)
-        if merged is None:
+        slots = merged_of.get(w)
+        if slots is None:
             tiles = cube[:, masks[o], :]
             if read.additive_only:  # the min and max reductions would only be thrown away by the where
                 merged = tiles.sum(axis=1) + raw_grid
@@ -107,27 +107,26 @@ def read_windows_fast(values: Values, tiled: TiledView, entities: int, t_us: int
                         np.maximum(tiles.max(axis=1, initial=-np.inf), raw_grid),
                     ),
                 )
-            merged_of[w] = merged
+            slots = merged_of[w] = merged.T.tolist()  # per slot, one list over entities
 
         function = output.function
         if function in ("last", "last_n"):
             k = slot_of[(output.column, function, (output.n or 0) if function == "last_n" else 0)]
             columns[output.name] = [_ordered(codes[k], k, e, windows[o], index, width, by_row, raw[e], function) for e in range(entities)]
         else:
-            columns[output.name] = numeric_output(output, merged, array_column)
+            columns[output.name] = numeric_output(output, slots, array_column)
     add_ratios(tiled.view, columns)
     return columns
 
 
-def numeric_output(output: Any, merged: np.ndarray | list[list[float]], array_column: dict[tuple[str, str, int], int]) -> list[Any]:
+def numeric_output(output: Any, slots: list[list[float]], array_column: dict[tuple[str, str, int], int]) -> list[Any]:
     """A count, sum, mean, min or max output for every entity from its window's merged numeric
-    slots: an array (entities, slots), or its columns as lists (``merged.T.tolist()``, converted once
-    for all the outputs of a window); ``array_column``: (column, op, n) of a slot -> its column."""
+    slots, one list over entities per slot (``merged.T.tolist()``, converted once for all the
+    outputs of a window); ``array_column``: (column, op, n) of a slot -> its place in ``slots``."""
     function = output.function
 
     def slot(op: str) -> list[float]:
-        at = array_column[(output.column, op, 0)]
-        return merged[at] if isinstance(merged, list) else merged[:, at].tolist()
+        return slots[array_column[(output.column, op, 0)]]
 
     # int() over tolist()'s floats: the values int() of each NumPy scalar gave, without a scalar per row.
     if function == "count":

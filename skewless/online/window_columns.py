@@ -3,7 +3,8 @@
 A view with window summaries (:mod:`skewless.aggregation.summaries`) is read as one value per
 distinct entity, fetched with the stored rows of the other views in the request's single store
 ``read``. An entity the summaries cannot answer at ``t`` (an event at or after ``t``, or a read
-further back than a summary keeps) is read from its tiles in a second read (:func:`tile_read`).
+further back than a summary keeps) is read from its tiles in a second read
+(:meth:`~skewless.online.retrieval.PendingRead.tile_reads`).
 A view without summaries asks the same tile fields of every entity's state hash in the first
 read (:func:`window_read`). Either way :func:`window_columns` gives the same
 :class:`~skewless.online.columns.RawColumn` the snapshot views give; a windowed feature's event
@@ -27,7 +28,7 @@ from skewless.online.tile_keys import entity_summary_keys, tile_tag
 from skewless.online.tile_reads import check_readable
 
 
-def summary_keys(view: ViewReadPlan, row_keys: Sequence[bytes]) -> list[bytes]:
+def summary_keys(row_keys: Sequence[bytes]) -> list[bytes]:
     """The summary keys of the rows' distinct entities."""
     return entity_summary_keys(dict.fromkeys(row_keys))
 
@@ -107,37 +108,13 @@ def _summary_columns(view: ViewReadPlan, read: SummaryRead, t_us: int) -> dict[s
     assert view.tiled is not None and view.summary is not None
     summary = view.summary
     starts = [window_start_us(t_us, w, h) for _, w, h in summary.windows]
-    columns: dict[str, list[Any]] = {}
     slots = [window.T.tolist() for window in read.merged]  # per window, per slot: one list over entities
-    for output, w, where in zip(view.tiled.layout.outputs, summary.window_of_output, _slots_of(view), strict=True):
-        if isinstance(where, int):  # last / last_n: its place among the ordered slots
-            code, start = summary.ordered_codes[where], starts[w]
-            columns[output.name] = [summary_reads.ordered_value(code, [] if tail is None else tail[where], start) for tail in read.ordered]
-        else:
-            columns[output.name] = numeric_output(output, slots[w], where)
+    columns: dict[str, list[Any]] = {}
+    for output, w, at in zip(view.tiled.layout.outputs, summary.window_of_output, summary.ordered_of_output, strict=True):
+        if at is None:
+            columns[output.name] = numeric_output(output, slots[w], summary.column_of)
+        else:  # last / last_n: the entity's latest values, from the window's start on
+            code, start = summary.ordered_codes[at], starts[w]
+            columns[output.name] = [summary_reads.ordered_value(code, [] if tail is None else tail[at], start) for tail in read.ordered]
     add_ratios(view.tiled.view, columns)
     return columns
-
-
-_SLOTS: dict[int, tuple[Any, list[int | dict[tuple[str, str, int], int]]]] = {}
-
-
-def _slots_of(view: ViewReadPlan) -> list[int | dict[tuple[str, str, int], int]]:
-    """Per output of the view: where its values are in a summary read (kept per layout: a read plan lives long)."""
-    summary, layout = view.summary, view.tiled.layout  # type: ignore[union-attr]
-    kept = _SLOTS.get(id(summary))
-    if kept is not None and kept[0] is summary:
-        return kept[1]
-    assert summary is not None
-    slot_of = {(s.column, s.op, s.n): k for k, s in enumerate(layout.slots)}
-    array_column = {key: summary.numeric.index(k) for key, k in slot_of.items() if k in summary.numeric}
-    where: list[int | dict[tuple[str, str, int], int]] = [
-        summary.ordered.index(slot_of[(o.column, o.function, (o.n or 0) if o.function == "last_n" else 0)])
-        if o.function in ("last", "last_n")
-        else array_column
-        for o in layout.outputs
-    ]
-    if len(_SLOTS) > 1_024:
-        _SLOTS.clear()
-    _SLOTS[id(summary)] = (summary, where)
-    return where

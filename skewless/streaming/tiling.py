@@ -26,8 +26,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from skewless.aggregation.summaries import IDENTITY, SummaryLayout, encode_many
-from skewless.aggregation.tiles import Slot
+from skewless.aggregation.summaries import SummaryLayout, encode_many, rows_of
+from skewless.aggregation.tiles import Slot, TileLayout
 from skewless.aggregation.windows import MICROS
 from skewless.online.id_claims import claim, claim_key
 from skewless.online.keys import entity_key, key_prefix
@@ -162,7 +162,7 @@ def tile_updates(project: str, tiled: TiledView, events: pa.Table, seqs: Sequenc
         for e, start, partial in zip(owners, run_starts, zip(*slot_values, strict=True), strict=True):
             tiles[e].append((tile_field(level, start), pack(partial)))
         if spec.summary is not None and level in spec.summary.levels:
-            series.append((entity_rank[run], _summary_rows(spec.summary, starts[run], slot_values)))
+            series.append((entity_rank[run], rows_of(spec.summary, starts[run], slot_values)))
         if level == layout.base:
             bounds = [*run.tolist(), n]
             for g, (e, start) in enumerate(zip(owners, run_starts, strict=True)):
@@ -177,22 +177,11 @@ def tile_updates(project: str, tiled: TiledView, events: pa.Table, seqs: Sequenc
     return updates, [rows[a:b] for a, b in zip(first_of_entity.tolist(), ends, strict=True)]
 
 
-def _summary_rows(summary: SummaryLayout, starts: np.ndarray, slot_values: list[list[Any]]) -> np.ndarray:
-    """The runs of one series' level as summary rows: start, then each numeric slot (an empty min
-    or max as its identity)."""
-    rows = np.empty((len(starts), summary.row_words), dtype=np.float64)
-    rows[:, 0] = starts
-    for j, (k, code) in enumerate(zip(summary.numeric, summary.codes, strict=True), start=1):
-        values = slot_values[k]
-        rows[:, j] = values if code == "a" else [v[0] if v else IDENTITY[code] for v in values]
-    return rows
-
-
 def _summary_deltas(
     summary: SummaryLayout | None,
     series: list[tuple[np.ndarray, np.ndarray]],
     columns: dict[str, _Column],
-    layout: Any,
+    layout: TileLayout,
     ts: np.ndarray,
     first_of_entity: np.ndarray,
     n: int,

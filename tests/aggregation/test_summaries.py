@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from skewless.aggregation import summaries, summary_reads
-from skewless.aggregation.summaries import Summary, SummaryLayout
+from skewless.aggregation.summaries import SummaryLayout
 from skewless.aggregation.tiles import TileLayout, floor_to
 from skewless.definitions.aggregation import AggregationOutput
 from skewless.definitions.types import Float64, Int64
@@ -44,8 +44,9 @@ def delta(ts: int, seq: int, x: float | None) -> bytes:
     """One event as a summary, as the stream writes it (one row per series, its latest values)."""
     assert LAYOUT is not None
     partial = TILES.event_partial({"x": x}, ts, seq)
-    rows = [[LAYOUT.row(floor_to(ts, level), partial)] for level in LAYOUT.levels]
-    return summaries.encode(LAYOUT, Summary(ts, [0] * len(rows), [np.array(r) for r in rows], [partial[k] for k in LAYOUT.ordered]))
+    values = [[value] for value in partial]  # per slot, its value in the one partial
+    series = [(np.zeros(1, dtype=np.int64), summaries.rows_of(LAYOUT, np.array([floor_to(ts, level)]), values)) for level in LAYOUT.levels]
+    return summaries.encode_many(LAYOUT, np.array([ts]), series, [[partial[k]] for k in LAYOUT.ordered])[0]
 
 
 def oracle(log: list[tuple[int, int, float | None]], output: AggregationOutput, t: int) -> Any:

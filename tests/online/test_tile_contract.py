@@ -215,7 +215,7 @@ def _view_plan(project: str, view: FeatureView, tiled: TiledView) -> ViewReadPla
 def _via_summaries(store: OnlineStore, plan: ViewReadPlan, row_keys: list[bytes], t: int) -> dict[str, Any]:
     """The view's features as an online read gets them: summaries, then tiles for the entities they cannot answer."""
     assert plan.summary is not None
-    answer = SummaryAnswer.of(plan, row_keys, store.get_many(summary_keys(plan, row_keys)), t)
+    answer = SummaryAnswer.of(plan, row_keys, store.get_many(summary_keys(row_keys)), t)
     tiles = store.read([], [answer.tiles])[1][0] if answer.tiles is not None else None
     columns = window_columns(plan, row_keys, tiles, t_us=t, answer=answer)
     out: dict[str, Any] = {f: columns[plan.selection.column(f)].values() for f in plan.selection.features}
@@ -254,7 +254,7 @@ def test_a_window_starting_at_the_summary_cutoff(backend: tuple[OnlineStore, Til
     plan = _view_plan(project, VIEW, tiled)
     got = _via_summaries(store, plan, [entity_key(plan.prefix, [7])], kept + 60 * S)
     assert (got["from tiles"], got["clicked_count_1m"], got["clicked_count_10m"]) == (0, [1], [2])
-    (stored,) = store.get_many(summary_keys(plan, [entity_key(plan.prefix, [7])]))
+    (stored,) = store.get_many(summary_keys([entity_key(plan.prefix, [7])]))
     assert stored is not None
     words = np.frombuffer(stored, "<f8")
     assert words[3:5].tolist() == [kept, 1]  # the 1 s series: cutoff, and one row (the older event's was dropped)
