@@ -61,6 +61,8 @@ from typing import Any
 
 import numpy as np
 
+from skewless.config import StreamingConfig
+
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 
@@ -380,7 +382,12 @@ def workspace(keep: str | None) -> Iterator[Path]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=200_000, help="events drained per saturation run (default 200,000)")
-    parser.add_argument("--batch-size", type=int, default=5_000, help="streaming.batch_size: events per worker batch (default 5,000)")
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=StreamingConfig().batch_size,
+        help=f"streaming.batch_size: the most events per worker batch (default: skewless' own, {StreamingConfig().batch_size:,})",
+    )
     parser.add_argument("--users", type=int, default=100_000, help="distinct users (Zipf-like activity; default 100,000)")
     parser.add_argument("--articles", type=int, default=5_000, help="distinct articles (default 5,000)")
     parser.add_argument("--rate", type=int, default=10_000, help="producer rate of the freshness run, events/s (default 10,000)")

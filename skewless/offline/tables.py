@@ -19,7 +19,7 @@ from __future__ import annotations
 import fcntl
 import json
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -84,6 +84,7 @@ class OfflineTables:
     def __init__(self, root: str | Path, *, time_travel_hours: int = DEFAULT_TIME_TRAVEL_HOURS) -> None:
         self.root = Path(root)
         self.time_travel_hours = time_travel_hours
+        self._writing: dict[str, DeltaTable] = {}  # per source: the table as this object last wrote it
 
     def path(self, source_name: str) -> Path:
         return self.root / source_name
@@ -157,7 +158,7 @@ class OfflineTables:
                 hint="rename them in the source's schema",
             )
         with self._locked(source.name):
-            current = self._open(source.name)
+            current = self._latest(source.name)
             version = 0 if current is None else current.version() + 1
             if current is not None:
                 _check_compatible(source, current)
@@ -175,6 +176,7 @@ class OfflineTables:
                     commit_properties=_commit_properties(transaction),
                 )
             except Exception as exc:
+                self._writing.pop(source.name, None)  # its state is unknown now: load it again next time
                 if stream.failure is not None:
                     raise stream.failure from None
                 if isinstance(exc, CommitFailedError):
@@ -264,6 +266,23 @@ class OfflineTables:
         return [str(self.path(source_name) / path) for path in deleted]
 
     # -- helpers -------------------------------------------------------------------------------
+
+    def _latest(self, source_name: str) -> DeltaTable | None:
+        """The source's table at its latest version, to write to (under the source's lock). A stream
+        worker appends a batch a second: reading only the commits since its last write takes ~1 ms,
+        loading the table 5-20 ms (measured), a third of a small batch's offline append."""
+        table = self._writing.pop(source_name, None)
+        if table is not None:
+            with suppress(DeltaError):  # broken meanwhile: loading it afresh says what is wrong
+                table.update_incremental()
+                # Still this table, not removed (or removed and written again) since: its last commit is there.
+                if (self.path(source_name) / "_delta_log" / f"{table.version():020d}.json").exists():
+                    self._writing[source_name] = table
+                    return table
+        table = self._open(source_name)
+        if table is not None:
+            self._writing[source_name] = table
+        return table
 
     def _open(self, source_name: str, version: int | None = None) -> DeltaTable | None:
         path = self.path(source_name)

@@ -41,7 +41,7 @@ class WorkerStats:
 
 class StreamWorker:
     def __init__(
-        self, sink_factory: Callable[[], EventSink], bus: EventBus, source: str, partitions: Sequence[int], *, batch_size: int = 1_000
+        self, sink_factory: Callable[[], EventSink], bus: EventBus, source: str, partitions: Sequence[int], *, batch_size: int = 20_000
     ) -> None:
         self.sink_factory, self.bus, self.source = sink_factory, bus, source
         self.partitions, self.batch_size = list(partitions), batch_size

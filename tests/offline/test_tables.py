@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -237,3 +238,25 @@ def test_an_already_validated_table_is_written_as_is_and_anything_else_is_still_
     with pytest.raises(DataValidationError, match="user_id"):
         tables.append(EVENTS, bad, validated=True, key_columns=["user_id"])
     assert tables.version("events") == 0
+
+
+def test_a_writer_keeps_its_table_and_sees_what_others_wrote_since(tables: OfflineTables) -> None:
+    """A writer reads only the commits since its last write: other writers' commits, a compaction,
+    or the table removed meanwhile all end in consecutive versions holding every row written."""
+    other = OfflineTables(tables.root)
+    assert tables.append(EVENTS, events(10)).version == 0
+    assert other.append(EVENTS, events(5, start=10)).version == 1
+    assert tables.append(EVENTS, events(5, start=15)).version == 2
+    other.compact("events")  # version 3
+    assert tables.append(EVENTS, events(5, start=20)).version == 4
+    assert sorted_rows(tables.read("events")) == sorted_rows(events(25).cast(source_schema(EVENTS)))
+    seqs = tables.read("events").column("_write_seq").to_pylist()
+    assert len(set(seqs)) == 25
+
+    shutil.rmtree(tables.path("events"))  # removed by hand: the next write starts a new table
+    assert tables.append(EVENTS, events(3, start=100)).version == 0
+    assert sorted_rows(tables.read("events")) == sorted_rows(events(3, start=100).cast(source_schema(EVENTS)))
+    shutil.rmtree(tables.path("events"))  # removed, and written again by another writer up to the same version
+    other.append(EVENTS, events(2, start=200))
+    assert tables.append(EVENTS, events(2, start=300)).version == 1
+    assert tables.read("events").num_rows == 4
