@@ -129,7 +129,7 @@ class StreamingConfig(_Config):
     ``partitions``: how many streams per source, the unit of parallelism of stream workers.
     ``batch_size``: the most events a worker takes from the bus at once. A worker takes what is
     waiting, so at a modest rate batches stay small; a large cap lets a worker that fell behind
-    catch up, since each batch also pays a fixed ~60 ms (an offline log commit, a store commit).
+    catch up, since each batch also pays a fixed ~100 ms (an offline log commit, a store commit).
     One worker measured 10k events/s with 1,000, 42k with 20,000 (docs/benchmarks.md).
     """
 
