@@ -8,6 +8,7 @@ built once and reused until the registry changes.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 from skewless.aggregation.summaries import SummaryLayout
 from skewless.definitions.feature_view import FeatureView
@@ -15,6 +16,7 @@ from skewless.definitions.selection import FeatureSelection, ViewSelection
 from skewless.definitions.types import DType
 from skewless.online.codec import RowCodec
 from skewless.online.keys import key_prefix
+from skewless.online.tile_columns import NumericSpec, numeric_spec
 from skewless.online.tile_reads import TiledView
 
 
@@ -33,6 +35,23 @@ class ViewReadPlan:
     @property
     def view(self) -> FeatureView:
         return self.selection.view
+
+    @cached_property
+    def never_null(self) -> frozenset[str]:
+        """The windowed features that always have a value (counts, sums and ``last_n`` lists; an
+        empty window's mean, min, max or ``last`` is null): their rows need no null check."""
+        assert self.tiled is not None
+        return frozenset(o.name for o in self.tiled.layout.outputs if o.function in ("count", "sum", "last_n"))
+
+    @cached_property
+    def summary_specs(self) -> tuple[NumericSpec | None, ...]:
+        """Per output of a view with summaries, where its value sits in a summary read (None: a
+        ``last`` / ``last_n``, read from the summary's tail)."""
+        assert self.tiled is not None and self.summary is not None
+        return tuple(
+            None if at is not None else numeric_spec(output, self.summary.column_of)
+            for output, at in zip(self.tiled.layout.outputs, self.summary.ordered_of_output, strict=True)
+        )
 
 
 @dataclass(frozen=True)

@@ -114,29 +114,45 @@ def read_windows_fast(values: Values, tiled: TiledView, entities: int, t_us: int
             k = slot_of[(output.column, function, (output.n or 0) if function == "last_n" else 0)]
             columns[output.name] = [_ordered(codes[k], k, e, windows[o], index, width, by_row, raw[e], function) for e in range(entities)]
         else:
-            columns[output.name] = numeric_output(output, slots, array_column)
+            columns[output.name] = numeric_output(numeric_spec(output, array_column), slots)
     add_ratios(tiled.view, columns)
     return columns
 
 
-def numeric_output(output: Any, slots: list[list[float]], array_column: dict[tuple[str, str, int], int]) -> list[Any]:
-    """A count, sum, mean, min or max output for every entity from its window's merged numeric
-    slots, one list over entities per slot (``merged.T.tolist()``, converted once for all the
-    outputs of a window); ``array_column``: (column, op, n) of a slot -> its place in ``slots``."""
-    function = output.function
+# How a count, sum, mean, min or max output is read from its window's merged slots, worked out
+# once per read plan: (kind, its value's slot column, a mean's count column or -1).
+NumericSpec = tuple[str, int, int]
+_INFINITIES = (math.inf, -math.inf)  # an empty window's min / max
 
-    def slot(op: str) -> list[float]:
-        return slots[array_column[(output.column, op, 0)]]
 
-    # int() over tolist()'s floats: the values int() of each NumPy scalar gave, without a scalar per row.
+def numeric_spec(output: Any, column_of: dict[tuple[str, str, int], int]) -> NumericSpec:
+    """``column_of``: (column, op, n) of a slot -> its place in the merged slots."""
+    function, column = output.function, output.column
+    integer = output.dtype in (Int64, Timestamp)
     if function == "count":
-        return list(map(int, slot("count")))
+        return "int", column_of[(column, "count", 0)], -1
     if function == "sum":
-        sums = slot("sum")
-        return list(map(int, sums)) if output.dtype == Int64 else list(sums)
+        return "int" if output.dtype == Int64 else "float", column_of[(column, "sum", 0)], -1
     if function == "mean":
-        return [float(x / n) if n else None for x, n in zip(slot("sum"), slot("count"), strict=True)]
-    return [None if math.isinf(v) else _as_type(v, output.dtype) for v in slot(function)]
+        return "mean", column_of[(column, "sum", 0)], column_of[(column, "count", 0)]
+    return "int_extreme" if integer else "float_extreme", column_of[(column, function, 0)], -1
+
+
+def numeric_output(spec: NumericSpec, slots: list[list[float]]) -> list[Any]:
+    """An output for every entity from its window's merged numeric slots, one list over entities
+    per slot (``merged.T.tolist()``, converted once for all the outputs of a window)."""
+    kind, at, count_at = spec
+    values = slots[at]
+    # int() over tolist()'s floats: the values int() of each NumPy scalar gave, without a scalar per row.
+    if kind == "int":
+        return list(map(int, values))
+    if kind == "float":
+        return list(values)
+    if kind == "mean":
+        return [x / n if n else None for x, n in zip(values, slots[count_at], strict=True)]
+    if kind == "int_extreme":
+        return [None if v in _INFINITIES else int(v) for v in values]
+    return [None if v in _INFINITIES else v for v in values]
 
 
 def add_ratios(view: Any, columns: dict[str, list[Any]]) -> None:
@@ -239,10 +255,6 @@ def _number(slot: Any, code: str) -> float:
     if code == "a":
         return float(slot)
     return float(slot[0]) if slot else _IDENTITY[code]
-
-
-def _as_type(value: float, dtype: Any) -> Any:
-    return int(value) if dtype in (Int64, Timestamp) else value
 
 
 def _raw_grid(layout: Any, raws: Sequence[bytes | None], t_us: int, read: _ReadPlan) -> np.ndarray | None:

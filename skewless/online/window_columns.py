@@ -86,14 +86,21 @@ def window_columns(view: ViewReadPlan, row_keys: Sequence[bytes], values: Values
     at = None if len(distinct) == count else list(map({k: i for i, k in enumerate(distinct)}.__getitem__, row_keys))
     unavailable = set(answer.from_tiles) if answer is not None and values is None else set()
     out: dict[str, RawColumn] = {}
+    never_null = view.never_null
     for feature, (name, _, dtype) in zip(view.selection.features, view.columns, strict=True):
+        entity_values = per_entity[feature]
         if at is None:
-            column = per_entity[feature]
+            column = entity_values
         elif repeated:
-            column = per_entity[feature] * count
+            column = entity_values * count
         else:
-            column = list(map(per_entity[feature].__getitem__, at))
-        statuses = [PRESENT] * count if None not in column else [PRESENT if v is not None else NULL_VALUE for v in column]
+            column = list(map(entity_values.__getitem__, at))
+        # Null checks per entity, not per row, and none where a feature is never null: a 50-row scan
+        # for None per feature cost ~20 µs a slate.
+        if feature in never_null or None not in entity_values:
+            statuses = [PRESENT] * count
+        else:
+            statuses = [PRESENT if v is not None else NULL_VALUE for v in column]
         times: list[int | None] = [t_us] * count
         if unavailable:  # the tiles these entities needed could not be read
             for row, e in enumerate(at if at is not None else range(count)):
@@ -110,10 +117,12 @@ def _summary_columns(view: ViewReadPlan, read: SummaryRead, t_us: int) -> dict[s
     starts = [window_start_us(t_us, w, h) for _, w, h in summary.windows]
     slots = [window.T.tolist() for window in read.merged]  # per window, per slot: one list over entities
     columns: dict[str, list[Any]] = {}
-    for output, w, at in zip(view.tiled.layout.outputs, summary.window_of_output, summary.ordered_of_output, strict=True):
-        if at is None:
-            columns[output.name] = numeric_output(output, slots[w], summary.column_of)
+    outputs = zip(view.tiled.layout.outputs, view.summary_specs, summary.window_of_output, summary.ordered_of_output, strict=True)
+    for output, spec, w, at in outputs:
+        if spec is not None:
+            columns[output.name] = numeric_output(spec, slots[w])
         else:  # last / last_n: the entity's latest values, from the window's start on
+            assert at is not None
             code, start = summary.ordered_codes[at], starts[w]
             columns[output.name] = [summary_reads.ordered_value(code, [] if tail is None else tail[at], start) for tail in read.ordered]
     add_ratios(view.tiled.view, columns)

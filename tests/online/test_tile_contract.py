@@ -66,7 +66,11 @@ NUMERIC_VIEW = FeatureView(
     name="activity_numbers",
     entities=VIEW.entities,
     source=SOURCE,
-    aggregations=[a for a in VIEW.aggregations if a.function not in ("last", "last_n")],
+    aggregations=[
+        *(a for a in VIEW.aggregations if a.function not in ("last", "last_n")),
+        Aggregation("clicked", "min", windows=["1h"]),  # of integers: ints back, None for an empty window
+        Aggregation("clicked", "max", windows=["10m"]),
+    ],
     ratios=VIEW.ratios,
 )
 WINDOWS = {"1m": (60, 1), "10m": (600, 10), "1h": (3_600, 60)}
@@ -143,6 +147,8 @@ def oracle(events: list[dict[str, Any]], user: int, t: int) -> dict[str, Any]:
         result[f"dwell_mean_{label}"] = sum(dwell) / len(dwell) if dwell else None
         result[f"dwell_min_{label}"] = min(dwell) if dwell else None
         result[f"dwell_max_{label}"] = max(dwell) if dwell else None
+        result[f"clicked_min_{label}"] = min(clicks) if clicks else None
+        result[f"clicked_max_{label}"] = max(clicks) if clicks else None
         result[f"topic_last_{label}"] = topics[0][2] if topics else None
         result[f"topic_last_n_{label}"] = [x[2] for x in topics[:3]]
     result["ctr_10m"] = result["clicked_sum_10m"] / result["clicked_count_10m"] if result["clicked_count_10m"] else None
@@ -184,11 +190,16 @@ def test_windows_from_tiles_equal_brute_force(backend: tuple[OnlineStore, TileWr
             assert summarized.pop("from tiles") == 0, t
         else:
             summarized.pop("from tiles")
-        for name, values in summarized.items():
-            for user, value in zip(users, values, strict=True):
+        one_user = _via_summaries(store, plan, [row_keys[0]] * 3, t)  # a slate's user: one entity on every row
+        one_user.pop("from tiles")
+        for name, (values, statuses) in summarized.items():
+            assert one_user[name] == ([values[0]] * 3, [statuses[0]] * 3), (name, t)
+            for user, value, status in zip(users, values, statuses, strict=True):
                 want = oracle(events, user, t)[name]
                 approximate = isinstance(want, float) and value is not None
                 assert value == pytest.approx(want, rel=1e-9) if approximate else value == want, (name, user, t)
+                assert status == ("NULL_VALUE" if want is None else "PRESENT"), (name, user, t)
+                assert type(value) is type(want), (name, user, t)  # a count is 3, not 3.0
         if t > now:
             continue  # the tiles keep reads up to now; a later read is the summaries' alone
         got = read_windows(store, tiled, tags, t)
@@ -213,12 +224,16 @@ def _view_plan(project: str, view: FeatureView, tiled: TiledView) -> ViewReadPla
 
 
 def _via_summaries(store: OnlineStore, plan: ViewReadPlan, row_keys: list[bytes], t: int) -> dict[str, Any]:
-    """The view's features as an online read gets them: summaries, then tiles for the entities they cannot answer."""
+    """The view's features (values, statuses) as an online read gets them: summaries, then tiles
+    for the entities they cannot answer."""
     assert plan.summary is not None
     answer = SummaryAnswer.of(plan, row_keys, store.get_many(summary_keys(row_keys)), t)
     tiles = store.read([], [answer.tiles])[1][0] if answer.tiles is not None else None
     columns = window_columns(plan, row_keys, tiles, t_us=t, answer=answer)
-    out: dict[str, Any] = {f: columns[plan.selection.column(f)].values() for f in plan.selection.features}
+    out: dict[str, Any] = {}
+    for feature in plan.selection.features:
+        column = columns[plan.selection.column(feature)]
+        out[feature] = (column.values(), column.statuses)
     out["from tiles"] = len(answer.from_tiles)
     return out
 
@@ -253,7 +268,7 @@ def test_a_window_starting_at_the_summary_cutoff(backend: tuple[OnlineStore, Til
     assert apply_events(writer, project, [tiled], _table(events[1:]), [1]) == 1  # now: it is dropped
     plan = _view_plan(project, VIEW, tiled)
     got = _via_summaries(store, plan, [entity_key(plan.prefix, [7])], kept + 60 * S)
-    assert (got["from tiles"], got["clicked_count_1m"], got["clicked_count_10m"]) == (0, [1], [2])
+    assert (got["from tiles"], got["clicked_count_1m"][0], got["clicked_count_10m"][0]) == (0, [1], [2])
     (stored,) = store.get_many(summary_keys([entity_key(plan.prefix, [7])]))
     assert stored is not None
     words = np.frombuffer(stored, "<f8")
