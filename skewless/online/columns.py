@@ -10,8 +10,7 @@ them, an on-demand input becomes one NumPy array (a 50 x 384 matrix is one ``fro
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
@@ -33,7 +32,6 @@ UNAVAILABLE: Final = "STORE_UNAVAILABLE"  # the store did not answer in time and
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _NAT: Final = np.iinfo(np.int64).min  # datetime64's NaT
 _NONE: Final = type(None)
-RECENT_ROWS: Final = 4_096  # decoded rows kept per view (a feed's hot articles)
 
 
 @dataclass
@@ -58,8 +56,6 @@ class RawColumn:
             return _embedding_values(raw, self.dtype.dim)
         if self.dtype == Timestamp:
             return [None if v is None else _EPOCH + timedelta(microseconds=v) for v in raw]
-        if isinstance(self.dtype, Array):  # rows are shared with later reads (view_columns): a caller gets its own lists
-            return [None if v is None else list(v) for v in raw]
         return list(raw)
 
     def udf_input(self) -> np.ndarray | None:
@@ -118,7 +114,7 @@ def view_columns(
     distinct = dict.fromkeys(keys)
     if len(distinct) == 1:  # one entity for every row (a slate's user): one stored row, repeated
         return _repeated_row(view, next(iter(distinct)), len(keys), stored, available=available, now_us=now_us)
-    decoded = _decoded_rows(view, distinct, stored)
+    decoded = {k: None if (data := stored.get(k)) is None else codec.decode_raw(data) for k in distinct}
     rows = [decoded[k] for k in keys]
     count, width = len(rows), len(codec.features)
     times = [None if r is None else r[1] for r in rows]
@@ -145,28 +141,6 @@ def view_columns(
             statuses = [(PRESENT if v is not None else NULL_VALUE) if ok else a for v, ok, a in zip(raw, fresh, absent, strict=True)]
         out[name] = RawColumn(raw, statuses, list(times), dtype)
     return out
-
-
-def _decoded_rows(view: ViewReadPlan, keys: Iterable[bytes], stored: Mapping[bytes, bytes | None]) -> dict[bytes, list[Any] | None]:
-    """Each key's stored row, decoded; a row read before with the same bytes is not decoded again
-    (a slate's 50 articles are mostly the feed's hot ones: ~40 µs a slate)."""
-    recent, decode = view.recent_rows, view.codec.decode_raw
-    decoded: dict[bytes, list[Any] | None] = {}
-    for key in keys:
-        data = stored.get(key)
-        if data is None:
-            decoded[key] = None
-            continue
-        kept = recent.get(key)
-        if kept is not None and kept[0] == data:
-            decoded[key] = kept[1]
-            continue
-        decoded[key] = row = decode(data)
-        if len(recent) >= RECENT_ROWS:  # the oldest first (dicts keep insertion order); a racing thread may have taken it
-            with contextlib.suppress(KeyError, StopIteration, RuntimeError):
-                del recent[next(iter(recent))]
-        recent[key] = (data, row)
-    return decoded
 
 
 def _repeated_row(

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import struct
 import time
+from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -32,7 +33,8 @@ class EmbeddedOnlineStore:
         self.path.mkdir(parents=True, exist_ok=True)
         # One environment per process and path; lock=True lets processes share it safely.
         self.env = lmdb.open(str(self.path), map_size=map_size, max_dbs=1, subdir=True, readahead=False, lock=True)
-        self._decoded: dict[bytes, tuple[bytes, FieldSet, Values]] = {}  # hash key -> (stored bytes, fields, values)
+        # hash key -> (stored bytes, fields, values); ordered, so the oldest goes first in O(1)
+        self._decoded: OrderedDict[bytes, tuple[bytes, FieldSet, Values]] = OrderedDict()
 
     def get_many(self, keys: Sequence[bytes]) -> Values:
         with self.env.begin(buffers=False) as txn:
@@ -64,9 +66,8 @@ class EmbeddedOnlineStore:
         values: Values = list(map(msgpack.unpackb(raw[8:]).get, wanted.names))
         decoded = self._decoded
         if len(decoded) >= DECODED_STATES:
-            # The oldest entry (dicts keep insertion order); another thread may have taken it.
-            with contextlib.suppress(KeyError, StopIteration, RuntimeError):
-                del decoded[next(iter(decoded))]
+            with contextlib.suppress(KeyError):  # another thread may have taken the oldest
+                decoded.popitem(last=False)
         decoded[key] = (raw, wanted, values)
         return values
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
 
 from skewless.aggregation.summaries import SummaryLayout
 from skewless.definitions.feature_view import FeatureView
@@ -36,12 +35,6 @@ class ViewReadPlan:
     @property
     def view(self) -> FeatureView:
         return self.selection.view
-
-    @cached_property
-    def recent_rows(self) -> dict[bytes, tuple[bytes, list[Any] | None]]:
-        """Stored rows recently read, by key: (the bytes, as decoded). A feed's hot articles come back
-        in most slates, unchanged; see :func:`~skewless.online.columns.view_columns`."""
-        return {}
 
     @cached_property
     def never_null(self) -> frozenset[str]:

@@ -1,5 +1,5 @@
-"""Stored rows as columns: rows read again are decoded again only if their bytes changed, and the
-values a caller gets are its own."""
+"""Stored rows as columns: values, statuses, and lists the caller can change without changing what
+later reads give."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ SOURCE = BatchSource(
 VIEW = FeatureView(name="article_meta", entities=[ARTICLE], source=SOURCE, schema=SOURCE.schema[1:])
 
 
-def test_rows_read_again_are_decoded_again_only_when_they_changed() -> None:
+def test_rows_as_columns_and_each_read_gives_its_own_lists() -> None:
     plan = compile_read_plan("p", select_features(Catalog.build([VIEW]), ["article_meta:category", "article_meta:tags"])).views[0]
     keys = [plan.prefix + str(i).encode() for i in (1, 2, 3)]
     stored = {keys[0]: plan.codec.encode(10, ["news", ["a", "b"]]), keys[1]: plan.codec.encode(11, ["sport", ["c"]])}
@@ -31,6 +31,6 @@ def test_rows_read_again_are_decoded_again_only_when_they_changed() -> None:
     _, tags, _ = read()
     tags[0].append("changed by the caller")  # the caller's own list: the next read is not affected
     assert read()[1] == [["a", "b"], ["c"], None]
-    stored[keys[0]] = plan.codec.encode(12, ["politics", ["d"]])  # rewritten: read anew, not from the rows kept
+    stored[keys[0]] = plan.codec.encode(12, ["politics", ["d"]])  # rewritten
     stored[keys[2]] = plan.codec.encode(13, ["film", []])
     assert read() == (["politics", "sport", "film"], [["d"], ["c"], []], [PRESENT, PRESENT, PRESENT])
