@@ -6,20 +6,18 @@ Reads are packed by hand (:mod:`skewless.online.resp`); writes go through redis-
 from __future__ import annotations
 
 import asyncio
-import weakref
 from collections.abc import Sequence
 from typing import Any
 
 import redis
-import redis.asyncio
-from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import NoBackoff
 from redis.cluster import ClusterNode, RedisCluster
 from redis.retry import Retry
 
 from skewless.errors import OnlineStoreUnavailableError
 from skewless.online.protocol import FieldRead, Values
-from skewless.online.resp import exchange_async, place, plan_commands, run_keyed, standalone_commands, standalone_read, standalone_replies
+from skewless.online.resp import place, plan_commands, run_keyed, standalone_commands, standalone_read, standalone_replies
+from skewless.online.resp_async import PipelinedConnections
 
 
 class RedisOnlineStore:
@@ -34,7 +32,7 @@ class RedisOnlineStore:
         self.client = redis.Redis.from_url(
             url, socket_timeout=timeout_seconds, socket_connect_timeout=timeout_seconds, retry=Retry(NoBackoff(), 0)
         )
-        self._async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
+        self._pipelined = PipelinedConnections(self.client.connection_pool.connection_kwargs, f"{self.what} read")
 
     def get_many(self, keys: Sequence[bytes]) -> Values:
         return self.read(keys, ())[0]
@@ -43,30 +41,12 @@ class RedisOnlineStore:
         return standalone_read(self.client, keys, field_reads, f"{self.what} read")
 
     async def read_async(self, keys: Sequence[bytes], field_reads: Sequence[FieldRead]) -> tuple[Values, list[Values]]:
-        """:meth:`read` on the running event loop's own connections (serving awaits it, so one
-        worker prepares and answers other requests while Redis works). Unbounded: the caller
-        times it out."""
-        replies = await exchange_async(self._async_client(), standalone_commands(keys, field_reads), f"{self.what} read")
+        """:meth:`read` on the running event loop's connection (serving awaits it, so one worker
+        prepares and answers other requests while Redis works). Unbounded: the caller times it
+        out (serving's GuardedStore, which allows for a busy loop; a socket timeout would fire on
+        answers that came in time)."""
+        replies = await self._pipelined.exchange(standalone_commands(keys, field_reads))
         return standalone_replies(replies, keys, field_reads)
-
-    def _async_client(self) -> Any:
-        loop = asyncio.get_running_loop()
-        client = self._async_clients.get(loop)
-        if client is None:
-            kwargs = self.client.connection_pool.connection_kwargs
-            client = self._async_clients[loop] = redis.asyncio.Redis(
-                host=kwargs.get("host", "localhost"),
-                port=kwargs.get("port", 6379),
-                db=kwargs.get("db", 0),
-                username=kwargs.get("username"),
-                password=kwargs.get("password"),
-                # No socket timeout: on a busy loop it would fire on answers that came in time;
-                # the caller bounds the read (serving's GuardedStore, which allows for that).
-                socket_timeout=None,
-                socket_connect_timeout=kwargs.get("socket_connect_timeout"),
-                retry=AsyncRetry(NoBackoff(), 0),
-            )
-        return client
 
     def put_many(self, items: Sequence[tuple[bytes, bytes]], *, ttl_seconds: int | None = None) -> None:
         try:

@@ -71,25 +71,6 @@ def standalone_replies(replies: Sequence[Any], keys: Sequence[bytes], field_read
     return values, out
 
 
-async def exchange_async(client: Any, commands: Sequence[bytes], what: str) -> list[Any]:
-    """:func:`exchange` on a ``redis.asyncio`` client: the event loop serves other requests while
-    Redis answers."""
-    if not commands:
-        return []
-    pool = client.connection_pool
-    connection = await pool.get_connection()
-    try:
-        await connection.send_packed_command([b"".join(commands)], check_health=False)
-        return [await connection.read_response() for _ in commands]
-    except BaseException as exc:
-        await connection.disconnect()  # replies may be left unread: the connection is out of step
-        if isinstance(exc, redis.RedisError):
-            raise OnlineStoreUnavailableError(f"{what} failed: {exc}") from exc
-        raise
-    finally:
-        await pool.release(connection)
-
-
 def place(
     replies: Sequence[Any], targets: Sequence[Target], keys: Sequence[bytes], field_reads: Sequence[FieldRead]
 ) -> tuple[Values, list[Values]]:

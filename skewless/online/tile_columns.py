@@ -119,8 +119,9 @@ def read_windows_fast(values: Values, tiled: TiledView, entities: int, t_us: int
     return columns
 
 
-# How a count, sum, mean, min or max output is read from its window's merged slots, worked out
-# once per read plan: (kind, its value's slot column, a mean's count column or -1).
+# How a count, sum, mean, min or max output is read from its window's merged slots: (kind, its
+# value's slot column, a mean's count column or -1). Summary reads work it out once per plan
+# (ViewReadPlan.summary_specs); reads from tiles, the fallback, per read.
 NumericSpec = tuple[str, int, int]
 _INFINITIES = (math.inf, -math.inf)  # an empty window's min / max
 
