@@ -7,9 +7,11 @@ commands of a connection in the order they came, so here the requests of one loo
 connection: each writes its commands at once and waits for as many replies, which hiredis parses
 as the bytes arrive and hands out in order.
 
-A read that times out (the caller cancels it) leaves its replies to be dropped when they come; if
-nothing at all came back on the connection while it waited (at least 5 ms), the connection is
-presumed dead (a peer gone without a reset) and closed, so the next read connects again.
+A read that times out or whose client left (the caller cancels it) leaves its replies to be dropped
+when they come, so the connection stays in step for the reads sharing it. A connection on which
+reads have waited a second with nothing coming back is presumed dead (a peer gone without a reset)
+and closed, so the next read connects again; a paused or busy server is not given up on sooner, as
+the reads sharing the connection would fail with it.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import hiredis
 from skewless.errors import OnlineStoreUnavailableError
 from skewless.online.resp import command
 
-_SILENT_SECONDS = 0.005  # a read given up on sooner (a client gone) says nothing about the connection
+_DEAD_SECONDS = 1.0  # reads waiting this long with nothing received: the connection is presumed dead
 
 
 class _Replies(asyncio.Protocol):
@@ -35,7 +37,7 @@ class _Replies(asyncio.Protocol):
     def __init__(self, what: str) -> None:
         self.what = what
         self.reader = hiredis.Reader()
-        self.waiting: deque[tuple[int, list[Any], asyncio.Future[list[Any]]]] = deque()
+        self.waiting: deque[tuple[int, list[Any], asyncio.Future[list[Any]], float]] = deque()  # count, replies, future, sent at
         self.transport: Any = None  # an asyncio or uvloop transport (uvloop's are not asyncio.Transport)
         self.closed = False
         self.received_at = 0.0  # monotonic time of the last bytes read
@@ -48,10 +50,14 @@ class _Replies(asyncio.Protocol):
         self.reader.feed(data)
         waiting = self.waiting
         while waiting:
-            reply = self.reader.gets()
+            try:
+                reply = self.reader.gets()
+            except hiredis.ProtocolError as exc:  # not RESP: nothing after it can be trusted
+                self.fail(f"unreadable reply: {exc}")
+                return
             if reply is False:  # incomplete: more bytes to come
                 return
-            count, replies, future = waiting[0]
+            count, replies, future, _ = waiting[0]
             replies.append(reply)
             if len(replies) == count:
                 waiting.popleft()
@@ -63,9 +69,13 @@ class _Replies(asyncio.Protocol):
 
     def send(self, commands: Sequence[bytes]) -> asyncio.Future[list[Any]]:
         future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
-        self.waiting.append((len(commands), [], future))
+        self.waiting.append((len(commands), [], future, time.monotonic()))
         self.transport.write(b"".join(commands))
         return future
+
+    def stale(self) -> bool:
+        """Reads have waited over :data:`_DEAD_SECONDS` and nothing came back meanwhile."""
+        return bool(self.waiting) and time.monotonic() - max(self.received_at, self.waiting[0][3]) > _DEAD_SECONDS
 
     def fail(self, reason: str) -> None:
         """Close the connection; the reads waiting on it fail."""
@@ -94,12 +104,11 @@ class PipelinedConnections:
         if not commands:
             return []
         connection = await self._connection()
-        sent_at = time.monotonic()
         try:
             replies = await connection.send(commands)
         except asyncio.CancelledError:
-            if connection.received_at < sent_at and time.monotonic() - sent_at >= _SILENT_SECONDS:
-                connection.fail("no answer")  # silent all the while this read waited: presumed dead
+            if connection.stale():
+                connection.fail(f"no answer for {_DEAD_SECONDS:g} s")
             raise
         for reply in replies:
             if isinstance(reply, hiredis.ReplyError):
@@ -109,6 +118,8 @@ class PipelinedConnections:
     async def _connection(self) -> _Replies:
         loop = asyncio.get_running_loop()
         known = self._by_loop.get(loop)
+        if known is not None and known[0].stale():
+            known[0].fail(f"no answer for {_DEAD_SECONDS:g} s")
         if known is not None and not known[0].closed:
             await known[1]  # connected (or connecting, for the first reads of the loop)
             return known[0]
