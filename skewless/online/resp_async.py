@@ -104,12 +104,9 @@ class PipelinedConnections:
         if not commands:
             return []
         connection = await self._connection()
-        try:
-            replies = await connection.send(commands)
-        except asyncio.CancelledError:
-            if connection.stale():
-                connection.fail(f"no answer for {_DEAD_SECONDS:g} s")
-            raise
+        return self._checked(await connection.send(commands))
+
+    def _checked(self, replies: list[Any]) -> list[Any]:
         for reply in replies:
             if isinstance(reply, hiredis.ReplyError):
                 raise OnlineStoreUnavailableError(f"{self.what} failed: {reply}")
@@ -118,7 +115,7 @@ class PipelinedConnections:
     async def _connection(self) -> _Replies:
         loop = asyncio.get_running_loop()
         known = self._by_loop.get(loop)
-        if known is not None and known[0].stale():
+        if known is not None and known[0].stale():  # checked as each read starts: a read given up on says nothing
             known[0].fail(f"no answer for {_DEAD_SECONDS:g} s")
         if known is not None and not known[0].closed:
             await known[1]  # connected (or connecting, for the first reads of the loop)
@@ -157,6 +154,4 @@ class PipelinedConnections:
         if kwargs.get("db"):
             setup.append(command(b"SELECT", str(kwargs["db"]).encode()))
         if setup:
-            for reply in await connection.send(setup):
-                if isinstance(reply, hiredis.ReplyError):
-                    raise OnlineStoreUnavailableError(f"{self.what}: {reply}")
+            self._checked(await connection.send(setup))
