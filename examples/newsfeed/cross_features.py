@@ -53,11 +53,15 @@ def context_features(inputs: Inputs) -> Inputs:
 )
 def user_article_cross(inputs: Inputs) -> Inputs:
     """How well an article matches the reader: embedding similarity, topic affinity, freshness."""
-    users = inputs["user_embedding"].astype("float64")
-    articles = inputs["content_embedding"].astype("float64")
-    norms = np.linalg.norm(users, axis=1) * np.linalg.norm(articles, axis=1)
+    users, articles = inputs["user_embedding"], inputs["content_embedding"]
+    # Dot products of the float32 vectors as they are stored (within 1e-6 of float64's, at half
+    # the cost of converting 2 x 50 x 384 values first); the division in float64.
+    dots, user_squares, article_squares = (
+        np.einsum("ij,ij->i", a, b).astype("float64") for a, b in ((users, articles), (users, users), (articles, articles))
+    )
+    norms = np.sqrt(user_squares * article_squares)
     with np.errstate(invalid="ignore", divide="ignore"):
-        cosine = np.where(norms > 0, np.einsum("ij,ij->i", users, articles) / norms, np.nan)
+        cosine = np.where(norms > 0, dots / norms, np.nan)
     # The reader's score for the article's category: 0 if it is not among their topics, NaN if
     # unknown. One expression per row, the list searches in C: a Python loop per row cost 3x more.
     affinity = np.array(

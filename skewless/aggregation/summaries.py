@@ -100,12 +100,13 @@ class SummaryLayout:
         return dict(self.slot_columns)
 
     @cached_property
-    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """What :func:`read` gives its compiled pass: each window's series, each numeric slot's
-        code (0 adds, 1 min, 2 max) and identity."""
+        code (0 adds, 1 min, 2 max) and identity, and each window's length and hop in µs."""
         series = np.array([s for s, _, _ in self.windows], dtype=np.int64)
         codes = np.array(["anx".index(c) for c in self.codes], dtype=np.int64)
-        return series, codes, np.array([IDENTITY[c] for c in self.codes], dtype=np.float64)
+        spans = np.array([(window * MICROS, hop * MICROS) for _, window, hop in self.windows], dtype=np.int64).reshape(-1, 2)
+        return series, codes, np.array([IDENTITY[c] for c in self.codes], dtype=np.float64), spans
 
     @property
     def header_words(self) -> int:

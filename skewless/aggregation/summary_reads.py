@@ -17,67 +17,72 @@ import numba
 import numpy as np
 
 from skewless.aggregation.summaries import SummaryLayout
-from skewless.aggregation.windows import window_start_us
 
 
 @dataclass
 class SummaryRead:
-    """Per distinct window, its numeric slots for every entity (entities, numeric slots); per
+    """Per distinct window, its numeric slots for every entity (windows, entities, numeric slots); per
     entity its ordered slots' values (None if absent); and which entities the summaries could
     answer (the others need the tiles: an event at or after ``t``, or rows older than a cutoff)."""
 
-    merged: list[np.ndarray]
+    merged: np.ndarray
     ordered: list[list[Any] | None]
     usable: np.ndarray
 
 
 def read(layout: SummaryLayout, values: Sequence[bytes | None], t_us: int) -> SummaryRead:
     """Every window of ``layout`` at ``t_us`` for each entity's summary value (None: no events):
-    the values joined in one buffer, every window of every entity merged in one compiled pass."""
-    count = len(values)
-    series, codes, identity = layout.arrays
-    merged = np.empty((len(layout.windows), count, len(layout.numeric)), dtype=np.float64)
-    merged[:] = identity
-    ordered: list[list[Any] | None] = [None] * count
-    usable = np.ones(count, dtype=bool)
-    present = [i for i, v in enumerate(values) if v is not None]
-    if present:
-        blobs: list[bytes] = [values[i] for i in present]  # type: ignore[misc]
-        lengths = np.fromiter(map(len, blobs), dtype=np.int64, count=len(blobs))
-        base = np.zeros(len(blobs), dtype=np.int64)
-        np.cumsum(lengths[:-1] // 8, out=base[1:])
-        buffer = np.frombuffer(b"".join(blobs), dtype="<f8")
-        starts = np.array([window_start_us(t_us, w, h) for _, w, h in layout.windows], dtype=np.float64)
-        at = np.asarray(present, dtype=np.int64)
-        _merge_windows(buffer, base, at, len(layout.levels), series, starts, codes, float(t_us), merged, usable)
-        if layout.ordered:
-            for e, blob, b in zip(present, blobs, base.tolist(), strict=True):
+    the values joined in one buffer, every window of every entity merged in one compiled pass.
+    The offsets, the window starts and the identities are worked out in that pass too: as NumPy
+    calls around it they cost more than the merge (~1 µs each, a dozen a read)."""
+    series, codes, identity, window_spans = layout.arrays
+    lengths = np.array([0 if v is None else len(v) for v in values], dtype=np.int64)
+    joined = b"".join(filter(None, values))  # an empty value is as absent as None: its length says so
+    buffer = np.frombuffer(joined, dtype="<f8")
+    merged, usable, base = _merge_windows(buffer, lengths, len(layout.levels), series, window_spans, codes, identity, t_us)
+    ordered: list[list[Any] | None] = [None] * len(values)
+    if layout.ordered:
+        for e, b in enumerate(base.tolist()):
+            if b >= 0:
                 words, tail = int(buffer[b]), int(buffer[b + 1])
-                ordered[e] = msgpack.unpackb(blob[words * 8 : words * 8 + tail])
-    return SummaryRead(list(merged), ordered, usable)
+                ordered[e] = msgpack.unpackb(joined[(b + words) * 8 : (b + words) * 8 + tail])
+    return SummaryRead(merged, ordered, usable)
 
 
 @numba.njit(cache=True, nogil=True)
 def _merge_windows(
     buffer: np.ndarray,
-    base: np.ndarray,
-    at: np.ndarray,
+    lengths: np.ndarray,
     series_count: int,
     window_series: np.ndarray,
-    window_starts: np.ndarray,
+    window_spans: np.ndarray,
     codes: np.ndarray,
-    t_us: float,
-    merged: np.ndarray,
-    usable: np.ndarray,
-) -> None:  # pragma: no cover - compiled; tested through read()
-    """For summary p (words from ``base[p]``) of entity ``at[p]``: each window's rows from its start on,
-    merged into ``merged[window, entity]`` (codes: 0 adds, 1 min, 2 max); ``usable`` False when the
-    summary holds an event at or after ``t_us`` or a window starts before its series' cutoff."""
+    identity: np.ndarray,
+    t_us: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover - compiled; tested through read()
+    """Entity e's summary is ``lengths[e]`` bytes of ``buffer`` (0: none), after those of the entities
+    before it. Returns ``merged[window, e]``, each window's rows from its start on (codes: 0 adds,
+    1 min, 2 max); ``usable[e]``, False when the summary holds an event at or after ``t_us`` or a
+    window starts before its series' cutoff; and ``base[e]``, where its words start (-1: none).
+    ``window_spans[w]``: the window's length and hop (µs); its start is ``floor_hop(t - length)``."""
     width = len(codes)
+    entities = len(lengths)
+    merged = np.empty((len(window_series), entities, width), dtype=np.float64)
+    usable = np.ones(entities, dtype=np.bool_)
+    base = np.full(entities, -1, dtype=np.int64)
+    starts = np.empty(len(window_series), dtype=np.float64)
+    for w in range(len(window_series)):
+        length, hop = window_spans[w, 0], window_spans[w, 1]
+        starts[w] = ((t_us - length) // hop) * hop
+        for e in range(entities):
+            merged[w, e, :] = identity
     first = np.empty(series_count, dtype=np.int64)
     rows = np.empty(series_count, dtype=np.int64)
-    for p in range(len(base)):
-        b, e = base[p], at[p]
+    b = 0
+    for e in range(entities):
+        if lengths[e] <= 0:
+            continue
+        base[e] = b
         ok = buffer[b + 2] < t_us
         row = b + 3 + 2 * series_count
         for i in range(series_count):
@@ -85,7 +90,7 @@ def _merge_windows(
             rows[i] = int(buffer[b + 4 + 2 * i])
             row += rows[i] * (width + 1)
         for w in range(len(window_series)):
-            i, start = window_series[w], window_starts[w]
+            i, start = window_series[w], starts[w]
             if buffer[b + 3 + 2 * i] > start:
                 ok = False
             r = rows[i]
@@ -102,6 +107,8 @@ def _merge_windows(
                     else:
                         merged[w, e, j] = max(merged[w, e, j], value)
         usable[e] = ok
+        b += lengths[e] // 8
+    return merged, usable, base
 
 
 def ordered_value(code: str, slot: Any, start_us: int) -> Any:
@@ -116,4 +123,4 @@ def warm() -> None:
     which a worker's first slate would otherwise wait)."""
     values = np.frombuffer(b"", dtype="<f8")  # read-only, as read()'s buffer: the same compiled signature
     none = np.empty(0, dtype=np.int64)
-    _merge_windows(values, none, none, 0, none, np.empty(0), none, 0.0, np.empty((0, 0, 0)), np.empty(0, dtype=bool))
+    _merge_windows(values, none, 0, none, np.empty((0, 2), dtype=np.int64), none, np.empty(0), 0)

@@ -203,6 +203,8 @@ def _keys_per_view(plan: ReadPlan, rows: dict[str, list[Any]]) -> list[list[byte
                 if len(values) > 1 and len(set(values)) == 1 and len(set(map(type, values))) == 1:
                     encoded[key] = [str(values[0]).encode()]
                     repeated.add(key)
+                elif set(map(type, values)) == {int}:  # str() of each in one C call: no comma in an integer
+                    encoded[key] = ",".join(map(str, values)).encode().split(b",")
                 else:
                     encoded[key] = [str(v).encode() for v in values]
         if len(view.join_keys) == 1:
@@ -210,7 +212,7 @@ def _keys_per_view(plan: ReadPlan, rows: dict[str, list[Any]]) -> list[list[byte
             if key in repeated:  # one bytes object on every row: hashed once downstream
                 keys.append([prefix + encoded[key][0]] * len(rows[key]))
             else:
-                keys.append([prefix + value for value in encoded[key]])
+                keys.append(list(map(prefix.__add__, encoded[key])))
         else:
             keys.append(entity_keys(view.prefix, view.join_keys, rows))
     return keys

@@ -114,8 +114,7 @@ def _summary_columns(view: ViewReadPlan, read: SummaryRead, t_us: int) -> dict[s
     """Every feature of the view for each distinct entity, from its summary."""
     assert view.tiled is not None and view.summary is not None
     summary = view.summary
-    starts = [window_start_us(t_us, w, h) for _, w, h in summary.windows]
-    slots = [window.T.tolist() for window in read.merged]  # per window, per slot: one list over entities
+    slots = read.merged.transpose(0, 2, 1).tolist()  # per window, per slot: one list over entities
     columns: dict[str, list[Any]] = {}
     outputs = zip(view.tiled.layout.outputs, view.summary_specs, summary.window_of_output, summary.ordered_of_output, strict=True)
     for output, spec, w, at in outputs:
@@ -123,7 +122,8 @@ def _summary_columns(view: ViewReadPlan, read: SummaryRead, t_us: int) -> dict[s
             columns[output.name] = numeric_output(spec, slots[w])
         else:  # last / last_n: the entity's latest values, from the window's start on
             assert at is not None
-            code, start = summary.ordered_codes[at], starts[w]
+            _, window, hop = summary.windows[w]
+            code, start = summary.ordered_codes[at], window_start_us(t_us, window, hop)
             columns[output.name] = [summary_reads.ordered_value(code, [] if tail is None else tail[at], start) for tail in read.ordered]
     add_ratios(view.tiled.view, columns)
     return columns

@@ -113,7 +113,8 @@ def test_cross_features_against_a_per_row_computation(store: FeatureStore) -> No
         else:
             dot = sum(x * y for x, y in zip(u, a, strict=True))
             expected = dot / (math.sqrt(sum(x * x for x in u)) * math.sqrt(sum(y * y for y in a)))
-            assert out["embedding_cosine"][i] == pytest.approx(expected, rel=1e-9, abs=1e-12)
+            # float32 dot products: within float32 rounding of the float64 sums
+            assert out["embedding_cosine"][i] == pytest.approx(expected, rel=1e-5, abs=1e-6)
         if categories[i] is None or topics[i] is None:
             assert math.isnan(out["topic_affinity"][i])
         else:
