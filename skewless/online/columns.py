@@ -21,7 +21,7 @@ import numpy as np
 
 from skewless.definitions.types import Array, DType, Embedding, Timestamp
 from skewless.online.read_plan import ViewReadPlan
-from skewless.transform.on_demand import values_to_udf_input
+from skewless.transform.on_demand import object_array, values_to_udf_input
 
 PRESENT: Final = "PRESENT"
 NOT_FOUND: Final = "NOT_FOUND"
@@ -67,7 +67,7 @@ class RawColumn:
         if one is None:
             return None
         if isinstance(self.dtype, Array) and one[0] is not None:  # every row gets its own list, as on the Arrow route
-            return np.array([*map(list, repeat(one[0], count)), None], dtype=object)[:-1]
+            return object_array(map(list, repeat(one[0], count)), count)
         return np.repeat(one, count, axis=0)
 
     def _udf_input(self, raw: Sequence[Any]) -> np.ndarray | None:

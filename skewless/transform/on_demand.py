@@ -15,7 +15,7 @@ route, so values and errors stay those of training sets.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from itertools import chain, islice
 from typing import Any, Final
 
@@ -39,10 +39,16 @@ def arrow_to_udf_input(column: pa.Array | pa.ChunkedArray, dtype: DType) -> np.n
             result[valid] = np.asarray(flat, dtype=np.float32).reshape(-1, dtype.dim)
         return result
     if isinstance(dtype, Array) or dtype == String:
-        return np.array([*array.to_pylist(), None], dtype=object)[:-1]  # the extra None keeps lists 1-D
+        return object_array(array.to_pylist(), len(array))
     if dtype == Timestamp:
         return np.asarray(pc.cast(array, pa.timestamp("us", tz="UTC")).to_numpy(zero_copy_only=False)).astype("datetime64[us]")
     return np.asarray(pc.cast(array, pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
+
+
+def object_array(items: Iterable[Any], count: int) -> np.ndarray:
+    """A 1-D object array of ``count`` items, lists included as elements (``np.array`` would make
+    equal-length lists a 2-D array; ``fromiter`` never nests, and does not inspect the items)."""
+    return np.fromiter(items, dtype=object, count=count)
 
 
 def udf_output_to_arrow(values: Any, dtype: DType, *, rows: int, where: str) -> pa.Array:
@@ -76,7 +82,7 @@ def values_to_udf_input(values: Sequence[Any], dtype: DType) -> np.ndarray | Non
     column at a time (``set(map(type, ...))``, in C): a per-value Python test cost more than Arrow."""
     types = set(map(type, values))
     if dtype == String:
-        return np.array([*values, None], dtype=object)[:-1] if types <= {str, _NONE} else None  # the extra None keeps it 1-D
+        return object_array(values, len(values)) if types <= {str, _NONE} else None
     if isinstance(dtype, Array):
         return _lists_input(values, types, dtype.element) if types <= {list, _NONE} else None
     if dtype == Bool:
@@ -120,7 +126,7 @@ def _lists_input(values: Sequence[Any], types: set[type], element: DType) -> np.
         lists = [None if v is None else list(islice(rounded, len(v))) for v in values]
     else:
         lists = [None if v is None else list(v) for v in values]
-    return np.array([*lists, None], dtype=object)[:-1]  # the extra None keeps lists 1-D
+    return object_array(lists, len(lists))
 
 
 def run_udf(
