@@ -28,7 +28,8 @@ Inputs = dict[str, Any]
 )
 def context_features(inputs: Inputs) -> Inputs:
     """Time of day and day of week in the reader's time zone, and the device class."""
-    offset = np.nan_to_num(inputs["utc_offset_minutes"].astype("float64")).astype("int64")
+    minutes = inputs["utc_offset_minutes"].astype("float64")
+    offset = np.where(np.isnan(minutes), 0.0, minutes).astype("int64")  # unknown: UTC
     local = inputs["event_timestamp"].astype("datetime64[m]") + offset.astype("timedelta64[m]")
     hours = (local.astype("datetime64[h]") - local.astype("datetime64[D]")).astype("int64")
     weekday = (local.astype("datetime64[D]").astype("int64") + 3) % 7  # 1970-01-01 was a Thursday (3)
