@@ -529,6 +529,25 @@ def check_response(response: Any, service: str) -> dict[str, int]:
     return counts
 
 
+def machine_noise(repeats: int = 3000) -> dict[str, Any]:
+    """This machine's own tail: a fixed pure-Python loop (~0.4 ms, no memory beyond a few objects)
+    timed like a slate. On a shared VM its p99/p50 shows how much of a read's tail is the machine's."""
+
+    def fixed_work() -> int:
+        total = 0
+        for i in range(9000):
+            total += i * i
+        return total
+
+    samples = np.empty(repeats)
+    for i in range(repeats):
+        t0 = time.perf_counter()
+        fixed_work()
+        samples[i] = time.perf_counter() - t0
+    out = percentiles(samples)
+    return {**out, "p99_over_p50": out["p99_ms"] / out["p50_ms"]}
+
+
 def time_inprocess(repo: Path, backend: str, service: str, warm: list[dict[str, Any]], slates: list[dict[str, Any]]) -> dict[str, Any]:
     store = open_store(repo, backend)
     online = store.online
@@ -1002,14 +1021,18 @@ def targets(results: dict[str, Any], ratios: dict[str, Any]) -> dict[str, Any]:
     for service in SERVICES:
         http = sk.get("http", {}).get(f"{service}_msgpack_cache_off")
         if http:
+            # As the issue measures it: saturation with one worker, per core of that worker (its CPU
+            # seconds: the load generator and Redis share the machine), and p99 at about half of it.
+            # p99 at 1,000/s offered is reported too; at a saturation near 1,000/s it is queueing.
             sat = http["saturation"]["requests_per_second"]
-            at = http.get("at_1000_per_second", http["at_half_saturation"])
+            per_core = http["saturation"].get("per_server_core_second") or sat
+            at = http["at_half_saturation"]
             out[f"http_binary_{service}_p99_le_5ms_at_1000_per_core"] = {
                 "saturation_per_second": sat,
-                "per_server_core_second": http["saturation"].get("per_server_core_second"),
-                "p99_ms": at["latency"]["p99_ms"],
-                "at_rate": at["offered_rate"],
-                "met": sat >= 1000 and at["latency"]["p99_ms"] <= 5.0 and at["offered_rate"] >= 1000 * 0.98,
+                "per_server_core_second": per_core,
+                "p99_ms_at_half_saturation": at["latency"]["p99_ms"],
+                "p99_ms_at_1000_per_second": http.get("at_1000_per_second", {}).get("latency", {}).get("p99_ms"),
+                "met": per_core >= 1000 and at["latency"]["p99_ms"] <= 5.0,
             }
     for key, r in ratios.items():
         if r.get("p99") is not None:
@@ -1189,6 +1212,8 @@ def main() -> int:
 
         results["embedded_page_cache_warmup"] = warm_page_cache(repo / "data" / "online")
         log(f"read the embedded store's file once ({results['embedded_page_cache_warmup']['bytes'] / 2**30:.1f} GiB) so it is warm")
+        noise = results["machine_noise"] = machine_noise()
+        log(f"machine noise, a fixed {noise['p50_ms']:.2f} ms loop: p99 {noise['p99_ms']:.2f} ms ({noise['p99_over_p50']:.2f}x p50)")
         results["skewless"]["inprocess"] = {}
         for backend in ("embedded", "redis"):
             for service in SERVICES:
