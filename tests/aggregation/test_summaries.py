@@ -138,3 +138,19 @@ def test_warming_compiles_what_a_read_runs() -> None:
     compiled = set(summary_reads._merge_windows.signatures)
     summary_reads.read(LAYOUT, [delta(T0, 0, 1.0), None], T0 + S)
     assert set(summary_reads._merge_windows.signatures) == compiled
+
+
+def test_entities_read_together_read_as_each_alone() -> None:
+    """One read joins the entities' summaries in one buffer: absent ones (None, or an empty value)
+    anywhere among them must not shift where the others' words are."""
+    assert LAYOUT is not None
+    first = summaries.merge(LAYOUT, delta(T0, 0, 1.0), delta(T0 + 5 * S, 1, 4.0), 0)
+    second = delta(T0 + 7 * S, 2, -2.0)
+    t = T0 + 30 * S
+    together = summary_reads.read(LAYOUT, [None, first, b"", second, None], t)
+    alone = [summary_reads.read(LAYOUT, [value], t) for value in (None, first, None, second, None)]
+    for e, one in enumerate(alone):
+        assert np.array_equal(together.merged[:, e], one.merged[:, 0])
+        assert together.ordered[e] == one.ordered[0]
+        assert together.usable[e] == one.usable[0]
+    assert _columns(together, t)[0] == [0, 2, 0, 1, 0]  # n_1m
