@@ -72,9 +72,6 @@ class OfflineStoreConfig(_Config):
 class EmbeddedOnlineStoreConfig(_Config):
     type: Literal["embedded"] = "embedded"
     path: str = "data/online"
-    read_cache_mb: int = Field(
-        default=128, ge=0, description="per process: stored bytes reads took, kept until the next write commits (0: off)"
-    )
 
 
 class RedisOnlineStoreConfig(_Config):

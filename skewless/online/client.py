@@ -22,7 +22,7 @@ def open_online_store(config: OnlineConfig, *, repo_path: Path, timeout_ms: int)
     if isinstance(config, EmbeddedOnlineStoreConfig):
         from skewless.online.embedded import EmbeddedOnlineStore
 
-        return EmbeddedOnlineStore(repo_path / config.path, read_cache_bytes=config.read_cache_mb << 20)
+        return EmbeddedOnlineStore(repo_path / config.path)
     from skewless.online.redis_store import RedisClusterOnlineStore, RedisOnlineStore
 
     if isinstance(config, RedisOnlineStoreConfig):
