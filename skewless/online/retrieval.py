@@ -199,11 +199,12 @@ def _keys_per_view(plan: ReadPlan, rows: dict[str, list[Any]]) -> list[list[byte
                 raise InvalidRequestError(f"missing join key {key!r}", hint=f"send {key!r} with each entity row")
             if key not in encoded:
                 values = rows[key]
-                _check_key_values(key, values, plan.selection.join_keys[key])
-                if len(values) > 1 and len(set(values)) == 1 and len(set(map(type, values))) == 1:
+                kinds = set(map(type, values))  # in C, once: the check and the encoding both ask
+                _check_key_values(key, values, kinds, plan.selection.join_keys[key])
+                if len(values) > 1 and len(kinds) == 1 and len(set(values)) == 1:
                     encoded[key] = [str(values[0]).encode()]
                     repeated.add(key)
-                elif set(map(type, values)) == {int}:  # str() of each in one C call: no comma in an integer
+                elif kinds == {int}:  # str() of each in one C call: no comma in an integer
                     encoded[key] = ",".join(map(str, values)).encode().split(b",")
                 else:
                     encoded[key] = [str(v).encode() for v in values]
@@ -218,9 +219,10 @@ def _keys_per_view(plan: ReadPlan, rows: dict[str, list[Any]]) -> list[list[byte
     return keys
 
 
-def _check_key_values(name: str, values: list[Any], dtype: DType) -> None:
+def _check_key_values(name: str, values: list[Any], kinds: set[type], dtype: DType) -> None:
+    """``kinds``: the types of ``values``."""
     expected: type = int if dtype == Int64 else str
-    if set(map(type, values)) <= {expected}:  # the usual case, checked in C
+    if kinds <= {expected}:  # the usual case
         return
     for i, value in enumerate(values):
         if type(value) is not expected and not (expected is int and isinstance(value, int) and not isinstance(value, bool)):
