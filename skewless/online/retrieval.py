@@ -249,10 +249,19 @@ def _context(plan: ReadPlan, rows: dict[str, list[Any]], request_context: Mappin
     context: dict[str, list[Any]] = {}
     for name, dtype in plan.selection.request_fields.items():
         if name in rows:
+            if request_context is not None and name in request_context:  # one of them would be ignored unchecked
+                raise InvalidRequestError(
+                    f"request value {name!r} given both per row and in request_context", hint="send it in one of them"
+                )
             context[name] = rows[name]
         elif request_context is not None and name in request_context:
             value = request_context[name]
-            context[name] = list(value) if isinstance(value, (list, tuple)) and dtype.is_scalar else [value] * count
+            if isinstance(value, (list, tuple)) and dtype.is_scalar:
+                context[name] = list(value)
+                continue
+            if count == 0:  # broadcast to no row, it is never converted: check it alone, so it is refused all the same
+                _via_arrow([value], dtype, name)
+            context[name] = [value] * count
         else:
             raise InvalidRequestError(f"missing request value {name!r}", hint=f"send {name!r} in request_context or per row")
     return context

@@ -68,6 +68,14 @@ OK = {"features": ["user_profile:age"], "entities": {"user_id": [1]}}
             422,
             "request_context['local_hour'] has 2 values for 0 rows",
         ),
+        # A wrong value is refused even when no row would use it, and one value is not given twice (found by schemathesis).
+        ({"features": ["is_night:is_night"], "entities": {}, "request_context": {"local_hour": {}}}, 422, "is not a Int64"),
+        ({"features": ["is_night:is_night"], "entities": {}, "request_context": {"local_hour": "x"}}, 422, "is not a Int64"),
+        (
+            {"features": ["is_night:is_night"], "entities": {"local_hour": []}, "request_context": {"local_hour": {}}},
+            422,
+            "request value 'local_hour' given both per row and in request_context",
+        ),
         # Too many rows: 422, naming the limit.
         ({**OK, "entities": {"user_id": list(range(1001))}}, 422, "1001 rows, more than the limit of 1000 rows per request"),
     ],
