@@ -43,6 +43,7 @@ import argparse
 import contextlib
 import gc
 import importlib.util
+import itertools
 import json
 import math
 import os
@@ -354,10 +355,10 @@ def clear_tiles(repo: Path) -> dict[str, int]:
         redis_url = store.config.online_store.url
     deleted = {"embedded": 0, "redis": 0}
     with open_store(repo, "embedded") as store:
-        env = store.online.store.env
-        for prefix in prefixes:
-            with env.begin(write=True) as txn:
-                cursor = txn.cursor()
+        online = store.online.store
+        for prefix, tree in itertools.product(prefixes, (None, *online.trees)):  # rows, summaries; states; guards
+            with online.env.begin(write=True) as txn:
+                cursor = txn.cursor(db=tree)
                 if cursor.set_range(prefix):
                     while cursor.key().startswith(prefix):
                         deleted["embedded"] += 1

@@ -70,8 +70,16 @@ class OfflineStoreConfig(_Config):
 
 
 class EmbeddedOnlineStoreConfig(_Config):
+    """An LMDB file under ``path`` (relative to the repo).
+
+    ``prefault``: a process's first read maps the whole file into its page tables (one system call,
+    ~0.2 s per GB in the page cache; the file is read from disk otherwise), so no later read takes a
+    page fault. Turn it off for a process that reads a few keys of a large store once.
+    """
+
     type: Literal["embedded"] = "embedded"
     path: str = "data/online"
+    prefault: bool = True
 
 
 class RedisOnlineStoreConfig(_Config):

@@ -3,9 +3,14 @@
 No server. Any number of processes read concurrently while one writes (MVCC: readers see the
 last committed transaction and never wait), and a read of 51 keys is ~51 B-tree lookups in
 mapped memory. Values carry their expiry time, checked on read. A hash (an entity's tiles, see
-:mod:`skewless.online.tile_keys`) is one value: a msgpack map of field -> bytes. Decoding the maps
+:mod:`skewless.online.tile_keys`) is one value: a msgpack map of field -> bytes, in a tree of its
+own (:mod:`skewless.online.embedded_trees`), so the tree a slate reads holds only what it reads. Decoding the maps
 of a slate's 51 entities was most of an embedded read, so the values recent reads took from them
 are kept with the bytes they came from, and reused while the stored bytes are the same.
+
+With ``prefault``, the first read maps the whole file into the process's page tables
+(:mod:`skewless.online.prefault`), so later reads take no page faults. Processes that only write
+(materialization, stream workers) never pay it.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ from pathlib import Path
 import lmdb
 import msgpack
 
+from skewless.online.embedded_trees import TREES, open_trees
+from skewless.online.prefault import populate_mapping
 from skewless.online.protocol import FieldRead, FieldSet, Values
 
 EXPIRY = struct.Struct(">q")  # µs since the epoch; 0 = never
@@ -28,27 +35,38 @@ DECODED_STATES = 4_096  # entity states whose read values are kept: the hot arti
 
 
 class EmbeddedOnlineStore:
-    def __init__(self, path: str | Path, *, map_size: int = DEFAULT_MAP_SIZE) -> None:
+    def __init__(self, path: str | Path, *, map_size: int = DEFAULT_MAP_SIZE, prefault: bool = True) -> None:
         self.path = Path(path)
         self.path.mkdir(parents=True, exist_ok=True)
         # One environment per process and path; lock=True lets processes share it safely.
-        self.env = lmdb.open(str(self.path), map_size=map_size, max_dbs=1, subdir=True, readahead=False, lock=True)
+        self.env = lmdb.open(str(self.path), map_size=map_size, max_dbs=TREES, subdir=True, readahead=False, lock=True)
+        self.trees = open_trees(self.env)
         # hash key -> (stored bytes, fields, values); ordered, so the oldest goes first in O(1)
         self._decoded: OrderedDict[bytes, tuple[bytes, FieldSet, Values]] = OrderedDict()
+        self._unmapped = prefault
+
+    def _map_pages(self) -> None:
+        self._unmapped = False
+        populate_mapping(self.path / "data.mdb")
 
     def get_many(self, keys: Sequence[bytes]) -> Values:
+        if self._unmapped:
+            self._map_pages()
         with self.env.begin(buffers=False) as txn:
             return _live_values(txn, keys, time.time_ns() // 1000)
 
     def read(self, keys: Sequence[bytes], field_reads: Sequence[FieldRead]) -> tuple[Values, list[Values]]:
+        if self._unmapped:
+            self._map_pages()
         now = time.time_ns() // 1000
         fields: list[Values] = []
         with self.env.begin(buffers=False) as txn:
             values = _live_values(txn, keys, now)
+            tree = self.trees.hashes
             for hashes, wanted in field_reads:
                 flat: Values = []
                 for key in hashes:
-                    flat += self._fields(txn.get(key), key, wanted, now)
+                    flat += self._fields(txn.get(key, None, tree), key, wanted, now)
                 fields.append(flat)
         return values, fields
 

@@ -37,13 +37,14 @@ def claim(writer: Any, keys: Sequence[bytes], seqs: Sequence[int], expires_at_us
     if isinstance(store, EmbeddedOnlineStore):
         now = time.time_ns() // 1000
         result = []
+        guards = store.trees.guards
         with store.env.begin(write=True) as txn:
             for key, seq, expires in zip(keys, seqs, expires_at_us, strict=True):
-                stored = txn.get(key)
+                stored = txn.get(key, None, guards)
                 if stored is not None and EXPIRY.unpack_from(stored)[0] > now:  # a live claim
                     result.append(int(stored[_EXPIRY_BYTES:]) == seq)
                     continue
-                txn.put(key, EXPIRY.pack(expires) + str(seq).encode())
+                txn.put(key, EXPIRY.pack(expires) + str(seq).encode(), db=guards)
                 result.append(True)
         return result
     client = getattr(writer, "client", None) or store.client

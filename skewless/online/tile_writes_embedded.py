@@ -5,7 +5,8 @@ merges commit together or not at all. The guard is one key per (entity, event id
 id's expiry, in the store's own value format (expiry header + bytes), so reads skip expired ids
 exactly as they skip expired values. An entity's state is one value, a msgpack map of field ->
 bytes (what :meth:`~skewless.online.embedded.EmbeddedOnlineStore.read` reads); fields expire as
-on Redis (:class:`~skewless.online.tile_writes.StateSpec`).
+on Redis (:class:`~skewless.online.tile_writes.StateSpec`). Guards, states and summaries each live
+in their tree (:mod:`skewless.online.embedded_trees`).
 """
 
 from __future__ import annotations
@@ -31,25 +32,27 @@ class EmbeddedTileWriter:
         mergers = {codes: merger(codes) for codes in {u.spec.codes for u in updates}}
         pack, unpack, expiry = msgpack.packb, msgpack.unpackb, EXPIRY.pack
         result: list[list[bytes]] = []
+        trees = self.store.trees
         with self.store.env.begin(write=True) as txn:
-            cursor = txn.cursor()
             # The keys of one call are distinct (one update per view and entity): read them all with
-            # one getmulti, write them all with one putmulti, instead of a call per key.
+            # one getmulti per tree, write them all with one putmulti, instead of a call per key.
+            summaries_at, states_at, guards_at = txn.cursor(), txn.cursor(db=trees.hashes), txn.cursor(db=trees.guards)
             id_keys = [[guard_key(u.tag) + b":" + i for i in u.ids] for u in updates]
-            seen_keys = {k for k, v in cursor.getmulti([k for keys in id_keys for k in keys]) if _live(v, now) is not None}
+            seen_keys = {k for k, v in guards_at.getmulti([k for keys in id_keys for k in keys]) if _live(v, now) is not None}
             fresh = []
             for update, keys in zip(updates, id_keys, strict=True):
                 seen = [i for i, k in zip(update.ids, keys, strict=True) if k in seen_keys] if seen_keys else []
                 result.append(seen)
                 if not seen:
                     fresh.append((update, keys))
-            wanted = [state_key(u.tag) for u, _ in fresh] + [summary_key(u.tag) for u, _ in fresh if u.summary]
-            stored = dict(cursor.getmulti(wanted))
-            puts: list[tuple[bytes, bytes]] = []
+            states = dict(states_at.getmulti([state_key(u.tag) for u, _ in fresh]))
+            stored_summaries = dict(summaries_at.getmulti([summary_key(u.tag) for u, _ in fresh if u.summary]))
+            guards: list[tuple[bytes, bytes]] = []
+            new_states: list[tuple[bytes, bytes]] = []
             for update, keys in fresh:
-                puts += [(k, expiry(ts + update.keep_ids_us)) for k, ts in zip(keys, update.ids_ts_us, strict=True)]
+                guards += [(k, expiry(ts + update.keep_ids_us)) for k, ts in zip(keys, update.ids_ts_us, strict=True)]
                 spec, at = update.spec, state_key(update.tag)
-                raw = stored.get(at)
+                raw = states.get(at)
                 live = _live(raw, now)
                 state: dict[bytes, bytes] = {} if live is None else unpack(live)
                 kept_until = EXPIRY.unpack_from(raw)[0] if live is not None else 0  # type: ignore[arg-type]
@@ -64,9 +67,10 @@ class EmbeddedTileWriter:
                             state[field] = pack(merge(unpack(old), unpack(payload))) if merged else old + payload
                 if latest and len(state) > spec.prune_above:
                     state = {f: v for f, v in state.items() if spec.expires_us(f) > now}
-                puts.append((at, expiry(max(kept_until, latest)) + pack(state)))
-            puts += _summary_puts([u for u, _ in fresh], stored, now)
-            cursor.putmulti(puts)
+                new_states.append((at, expiry(max(kept_until, latest)) + pack(state)))
+            guards_at.putmulti(guards)
+            states_at.putmulti(new_states)
+            summaries_at.putmulti(_summary_puts([u for u, _ in fresh], stored_summaries, now))
         return result
 
 

@@ -64,6 +64,7 @@ def create_app(store: FeatureStore, *, owns_store: bool = False, freeze_gc: bool
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         server.start()
         summary_reads.warm()
+        server.ready()  # a first read: an embedded store maps its pages now, not in a request
         if freeze_gc:
             # Everything loaded so far (modules, registry, plans) lives as long as the worker: out of the
             # collector's sight, a full collection walks only what requests allocate (shorter pauses, p99.9).

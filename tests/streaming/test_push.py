@@ -102,16 +102,16 @@ def test_skew_check_finds_no_skew_and_catches_a_corrupted_tile(store: FeatureSto
     assert {s.feature for s in report} == {f"activity:{f.name}" for f in VIEW.features}
     assert all(s.checked == 60 for s in report) and sum(s.mismatches for s in report) == 0
 
-    env = store.online.store.env  # type: ignore[attr-defined]
-    with env.begin(write=True) as txn:  # one more click in every 5-minute tile
-        for key, value in list(txn.cursor()):
+    online = store.online.store
+    with online.env.begin(write=True) as txn:  # type: ignore[attr-defined]  # one more click in every 5-minute tile
+        for key, value in list(txn.cursor(db=online.trees.hashes)):  # type: ignore[attr-defined]
             if key.endswith(b":w"):  # an entity's state: field -> tile
                 state = msgpack.unpackb(value[8:])
                 for field in [f for f in state if f.startswith(b"t:300:")]:
                     partial = msgpack.unpackb(state[field])
                     partial[1] += 1  # the slot after clicked's count: clicked's sum
                     state[field] = msgpack.packb(partial)
-                txn.put(key, value[:8] + msgpack.packb(state))
+                txn.put(key, value[:8] + msgpack.packb(state), db=online.trees.hashes)  # type: ignore[attr-defined]
     skewed = {s.feature: s.mismatches for s in store.skew_check(samples=60)}
     assert skewed["activity:clicked_sum_1h"] > 0 and skewed["activity:clicked_count_1h"] == 0
 

@@ -69,10 +69,11 @@ def _state(store: FeatureStore) -> tuple[list[Any], list[Any]]:
     offline = sorted(
         (r["_write_seq"], r["event_id"], r["user_id"], r["clicked"], r["dwell"], r["topic"], r["event_timestamp"]) for r in rows
     )
-    env = store.online.store.env  # type: ignore[attr-defined]
+    online = store.online.store
     project = store.project.encode()
-    with env.begin() as txn:  # every entity's state: its tiles and raw records (a map, in field order)
-        tiles = sorted((k.replace(project, b""), sorted(msgpack.unpackb(v[8:]).items())) for k, v in txn.cursor() if k.endswith(b":w"))
+    with online.env.begin() as txn:  # type: ignore[attr-defined]  # every entity's state: its tiles and raw records
+        states = txn.cursor(db=online.trees.hashes)  # type: ignore[attr-defined]
+        tiles = sorted((k.replace(project, b""), sorted(msgpack.unpackb(v[8:]).items())) for k, v in states if k.endswith(b":w"))
     return offline, tiles
 
 

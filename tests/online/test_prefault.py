@@ -1,0 +1,78 @@
+"""Pre-faulting the embedded store's file: checked by what the kernel reports as resident in this
+process's page tables for the mapping (/proc/self/smaps), not by our own bookkeeping."""
+
+from __future__ import annotations
+
+import mmap
+import sys
+from pathlib import Path
+
+import pytest
+
+from skewless.online.embedded import EmbeddedOnlineStore
+from skewless.online.prefault import populate_mapping
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="madvise(MADV_POPULATE_READ) is Linux-only")
+
+VALUES = 2_000
+VALUE = b"x" * 4_000
+
+
+def _resident_bytes(file: Path) -> int:
+    """Rss of this process's mappings of ``file``: the pages its page tables map."""
+    total, inside = 0, False
+    with open("/proc/self/smaps") as smaps:
+        for line in smaps:
+            first = line.split(maxsplit=5)
+            if "-" in first[0] and len(first) >= 5 and ":" not in first[0]:  # a mapping's header line
+                inside = len(first) == 6 and first[5].strip() == str(file.resolve())
+            elif inside and first[0] == "Rss:":
+                total += int(first[1]) * 1024
+    return total
+
+
+def _filled(path: Path) -> Path:
+    store = EmbeddedOnlineStore(path, prefault=False)
+    store.put_many([(b"k%05d" % i, VALUE) for i in range(VALUES)])
+    store.close()
+    return path / "data.mdb"
+
+
+def test_populates_a_mapping_of_the_file(tmp_path: Path) -> None:
+    file = tmp_path / "plain"
+    file.write_bytes(b"\1" * (1 << 20))
+    with open(file, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+        assert _resident_bytes(file) < 1 << 20
+        if populate_mapping(file) == 0:
+            pytest.skip("this kernel has no MADV_POPULATE_READ (Linux < 5.14)")
+        assert _resident_bytes(file) == 1 << 20
+        assert mapped[-1] == 1
+
+
+def test_first_read_maps_the_whole_store(tmp_path: Path) -> None:
+    file = _filled(tmp_path / "online")
+    store = EmbeddedOnlineStore(tmp_path / "online", prefault=True)
+    try:
+        assert _resident_bytes(file) < file.stat().st_size / 4  # opening maps nothing yet
+        assert store.get_many([b"k00007", b"missing"]) == [VALUE, None]
+        assert _resident_bytes(file) >= file.stat().st_size * 0.99
+        assert store.read([b"k01999"], []) == ([VALUE], [])
+    finally:
+        store.close()
+
+
+def test_without_prefault_only_touched_pages_are_mapped(tmp_path: Path) -> None:
+    file = _filled(tmp_path / "online")
+    store = EmbeddedOnlineStore(tmp_path / "online", prefault=False)
+    try:
+        assert store.get_many([b"k00007"]) == [VALUE]
+        # A read faults in a few pages (and the kernel maps up to 64 KB around each): far from 8 MB.
+        assert _resident_bytes(file) < file.stat().st_size / 4
+    finally:
+        store.close()
+
+
+def test_an_unmapped_file_populates_nothing(tmp_path: Path) -> None:
+    file = tmp_path / "plain"
+    file.write_bytes(b"\0" * 65536)
+    assert populate_mapping(file) == 0
