@@ -48,6 +48,7 @@ import json
 import math
 import os
 import platform
+import resource
 import shutil
 import signal
 import socket
@@ -563,18 +564,26 @@ def time_inprocess(repo: Path, backend: str, service: str, warm: list[dict[str, 
     # (millions of objects) and shows up as ~110 ms slates at p99.9 that a serving process never has.
     gc.collect()
     gc.freeze()
+    faults_before = resource.getrusage(resource.RUSAGE_SELF)
     started = time.perf_counter()
     for i, (rows, context) in enumerate(inputs):
         t0 = time.perf_counter()
         online.get(service, rows, context, full_feature_names=True)
         samples[i] = time.perf_counter() - t0
     wall = time.perf_counter() - started
+    faults_after = resource.getrusage(resource.RUSAGE_SELF)
     gc.unfreeze()
     response = online.get(service, *columns_of(slates[0]), full_feature_names=True)
     store.close()
     return {
         **percentiles(samples),
         "slates_per_second": len(inputs) / wall,
+        # Page faults while timing: minor ones are pages this process maps first (the embedded store
+        # maps its file at its first read), major ones pages the kernel had to read back from disk.
+        "page_faults_per_slate": {
+            "minor": (faults_after.ru_minflt - faults_before.ru_minflt) / len(inputs),
+            "major": (faults_after.ru_majflt - faults_before.ru_majflt) / len(inputs),
+        },
         "outputs": len(response.feature_names),
         "statuses_first_slate": statuses,
     }
@@ -1222,7 +1231,8 @@ def main() -> int:
                 r = time_inprocess(repo, backend, service, warm, slates)
                 results["skewless"]["inprocess"][f"{backend}_{service}"] = r
                 log(
-                    f"  p50 {r['p50_ms']:.3f} ms, p99 {r['p99_ms']:.3f} ms, p99.9 {r['p99.9_ms']:.3f} ms, {r['slates_per_second']:,.0f} slates/s"
+                    f"  p50 {r['p50_ms']:.3f} ms, p99 {r['p99_ms']:.3f} ms, p99.9 {r['p99.9_ms']:.3f} ms, {r['slates_per_second']:,.0f} slates/s; "
+                    f"page faults a slate: {r['page_faults_per_slate']['minor']:.2f} minor, {r['page_faults_per_slate']['major']:.2f} major"
                 )
 
         if args.profile:

@@ -4,20 +4,29 @@ LMDB reads through a shared mapping of the store's file. The pages may all be in
 yet a process that has not touched a page before takes a page fault on it (~1-5 µs in a VM). On a
 1M-user store a fresh serving process paid ~6 faults a slate in its first few thousand slates, and
 their p99 was ~0.25 ms higher than once it had touched its working set. One
-``madvise(MADV_POPULATE_READ)`` maps every page at once instead (~0.2 s per GB in the page cache,
-read from disk otherwise). Linux 5.14+; elsewhere nothing is done and reads fault as before.
+``madvise(MADV_POPULATE_READ)`` maps every page at once instead: 1.8 s for 8.3 GB in the page
+cache, 0.07 s when the kernel holds the file in 2 MB folios and maps them whole.
+
+Pages not in the page cache are read first, in large sequential reads: populating through a
+mapping LMDB opened for random access reads them 4 KB at a time (137 s for that 8.3 GB file from
+disk, against 15 s sequentially, which also leaves it in large folios). Linux 5.14+; elsewhere
+nothing is done and reads fault as before.
 """
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import mmap
 import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+
 MADV_POPULATE_READ = 22  # linux/mman.h
+_READ_CHUNK = 8 << 20
 
 
 def populate_mapping(file: Path) -> int:
@@ -26,13 +35,50 @@ def populate_mapping(file: Path) -> int:
     if not sys.platform.startswith("linux"):
         return 0
     size = os.path.getsize(file)
-    madvise = _madvise()
+    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+    madvise = _function(libc, "madvise", ctypes.c_int)
+    mincore = _function(libc, "mincore", ctypes.c_void_p)
     done = 0
     for start, end in _mappings(file.resolve()):
         length = min(end - start, size)
-        if length > 0 and madvise(start, length, MADV_POPULATE_READ) == 0:
+        if length <= 0:
+            continue
+        _read_missing(file, _missing_ranges(mincore, start, length))
+        if madvise(start, length, MADV_POPULATE_READ) == 0:
             done += length
     return done
+
+
+def _missing_ranges(mincore: Callable[[int, int, int], int], start: int, length: int) -> list[tuple[int, int]]:
+    """(offset, end) of each run of the mapping's pages that are not in the page cache."""
+    page = mmap.PAGESIZE
+    resident = np.zeros((length + page - 1) // page, dtype=np.uint8)
+    if mincore(start, length, resident.ctypes.data) != 0:
+        return []  # cannot tell: populating reads whatever is missing
+    return absent_runs(resident, page, length)
+
+
+def absent_runs(resident: np.ndarray, page: int, length: int) -> list[tuple[int, int]]:
+    """(offset, end) of each run of pages whose ``mincore`` byte says absent (low bit 0), the last
+    one cut at ``length``."""
+    missing = np.flatnonzero((resident & 1) == 0)
+    if missing.size == 0:
+        return []
+    breaks = np.flatnonzero(np.diff(missing) > 1)
+    firsts, lasts = missing[np.r_[0, breaks + 1]], missing[np.r_[breaks, missing.size - 1]]
+    return [(first * page, min((last + 1) * page, length)) for first, last in zip(firsts.tolist(), lasts.tolist(), strict=True)]
+
+
+def _read_missing(file: Path, ranges: list[tuple[int, int]]) -> None:
+    buffer = bytearray(_READ_CHUNK)
+    view = memoryview(buffer)
+    with open(file, "rb", buffering=0) as f:
+        for offset, end in ranges:
+            while offset < end:
+                read = os.preadv(f.fileno(), [view[: min(_READ_CHUNK, end - offset)]], offset)
+                if read <= 0:
+                    break
+                offset += read
 
 
 def _mappings(file: Path) -> list[tuple[int, int]]:
@@ -47,9 +93,9 @@ def _mappings(file: Path) -> list[tuple[int, int]]:
     return found
 
 
-def _madvise() -> Callable[[int, int, int], int]:
-    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
-    madvise = libc.madvise
-    madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
-    madvise.restype = ctypes.c_int
-    return madvise  # type: ignore[no-any-return]
+def _function(libc: ctypes.CDLL, name: str, third: type) -> Callable[[int, int, int], int]:
+    """``libc.<name>(address, length, third)``, returning 0 on success."""
+    function = getattr(libc, name)
+    function.argtypes = [ctypes.c_void_p, ctypes.c_size_t, third]
+    function.restype = ctypes.c_int
+    return function  # type: ignore[no-any-return]

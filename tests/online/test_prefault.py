@@ -3,14 +3,16 @@ process's page tables for the mapping (/proc/self/smaps), not by our own bookkee
 
 from __future__ import annotations
 
+import itertools
 import mmap
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from skewless.online.embedded import EmbeddedOnlineStore
-from skewless.online.prefault import populate_mapping
+from skewless.online.prefault import absent_runs, populate_mapping
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="madvise(MADV_POPULATE_READ) is Linux-only")
 
@@ -76,3 +78,16 @@ def test_an_unmapped_file_populates_nothing(tmp_path: Path) -> None:
     file = tmp_path / "plain"
     file.write_bytes(b"\0" * 65536)
     assert populate_mapping(file) == 0
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_absent_runs_are_the_absent_pages(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    pages = int(rng.integers(1, 60))
+    resident = rng.choice([0, 1, 2, 3], size=pages, p=[0.3, 0.5, 0.1, 0.1]).astype(np.uint8)  # bit 0: resident
+    length = (pages - 1) * 4096 + int(rng.integers(1, 4097))  # the last page may be partial
+    runs = absent_runs(resident, 4096, length)
+    covered = sorted(b for start, end in runs for b in range(start, end))
+    expected = [b for p in range(pages) if not resident[p] & 1 for b in range(p * 4096, min((p + 1) * 4096, length))]
+    assert covered == expected
+    assert all(end < next_start for (_, end), (next_start, _) in itertools.pairwise(runs))  # runs are maximal
