@@ -4,9 +4,10 @@ No server. Any number of processes read concurrently while one writes (MVCC: rea
 last committed transaction and never wait), and a read of 51 keys is ~51 B-tree lookups in
 mapped memory. Values carry their expiry time, checked on read. A hash (an entity's tiles, see
 :mod:`skewless.online.tile_keys`) is one value: a msgpack map of field -> bytes, in a tree of its
-own (:mod:`skewless.online.embedded_trees`), so the tree a slate reads holds only what it reads. Decoding the maps
-of a slate's 51 entities was most of an embedded read, so the values recent reads took from them
-are kept with the bytes they came from, and reused while the stored bytes are the same.
+own (:mod:`skewless.online.embedded_trees`), so the tree a slate reads holds only what it reads.
+Decoding the maps of a slate's 51 entities was most of an embedded read, so the values recent
+reads took from them are kept with the bytes they came from, and reused while the stored bytes
+are the same.
 
 With ``prefault``, the first read maps the whole file into the process's page tables
 (:mod:`skewless.online.prefault`), so later reads take no page faults. Processes that only write

@@ -6,8 +6,9 @@
 - ``guards``: event-id guards (``<tag>:ids:<id>``) and claims, written by streams, never served.
 
 In one tree, the 1M-user benchmark store held 13.4M entries of which 2.1M are served: a lookup
-walked 5 levels of 39k branch pages, past leaves mostly of guards and states. The served tree has
-8k branch pages, and a slate went from 0.68-0.74 to 0.62-0.64 ms (p50, docs/benchmarks.md).
+walked 5 levels of 39k branch pages, past leaves mostly of guards and states. A copy of the served
+keys alone has 8k branch pages, and read slates in p50 0.615-0.658 ms against 0.676-0.737 for the
+original (alternated; docs/benchmarks.md).
 
 Stores written before the split held everything in the main tree: opening one moves its states
 and guards to their trees, in the transaction that creates them (all or nothing).

@@ -5,11 +5,11 @@ yet a process that has not touched a page before takes a page fault on it (~1-5 
 1M-user store a fresh serving process paid ~6 faults a slate in its first few thousand slates, and
 their p99 was ~0.25 ms higher than once it had touched its working set. One
 ``madvise(MADV_POPULATE_READ)`` maps every page at once instead: 1.8 s for 8.3 GB in the page
-cache, 0.07 s when the kernel holds the file in 2 MB folios and maps them whole.
+cache in 4 KB pages, 0.15 s when the kernel holds the file in 2 MB folios and maps them whole.
 
 Pages not in the page cache are read first, in large sequential reads: populating through a
 mapping LMDB opened for random access reads them 4 KB at a time (137 s for that 8.3 GB file from
-disk, against 15 s sequentially, which also leaves it in large folios). Linux 5.14+; elsewhere
+disk, against 16.7 s sequentially, which also leaves it in large folios). Linux 5.14+; elsewhere
 nothing is done and reads fault as before.
 """
 
