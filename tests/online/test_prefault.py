@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import mmap
+import os
 import sys
 from pathlib import Path
 
@@ -49,6 +50,20 @@ def test_populates_a_mapping_of_the_file(tmp_path: Path) -> None:
             pytest.skip("this kernel has no MADV_POPULATE_READ (Linux < 5.14)")
         assert _resident_bytes(file) == 1 << 20
         assert mapped[-1] == 1
+
+
+def test_a_file_out_of_the_page_cache_is_read_and_mapped(tmp_path: Path) -> None:
+    file = tmp_path / "cold"
+    content = np.random.default_rng(7).integers(0, 256, 3 << 20, dtype=np.uint8).tobytes()
+    file.write_bytes(content)
+    with open(file, "rb") as f:
+        os.fsync(f.fileno())
+        os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)  # clean pages leave the cache (not on tmpfs)
+        with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+            if populate_mapping(file) == 0:
+                pytest.skip("this kernel has no MADV_POPULATE_READ (Linux < 5.14)")
+            assert _resident_bytes(file) == len(content)
+            assert mapped[:] == content
 
 
 def test_first_read_maps_the_whole_store(tmp_path: Path) -> None:
