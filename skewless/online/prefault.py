@@ -70,6 +70,8 @@ def absent_runs(resident: np.ndarray, page: int, length: int) -> list[tuple[int,
 
 
 def _read_missing(file: Path, ranges: list[tuple[int, int]]) -> None:
+    if not ranges:  # the usual case: the file is in the page cache
+        return
     buffer = bytearray(_READ_CHUNK)
     view = memoryview(buffer)
     with open(file, "rb", buffering=0) as f:
