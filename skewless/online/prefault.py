@@ -9,14 +9,17 @@ cache in 4 KB pages, 0.15 s when the kernel holds the file in 2 MB folios and ma
 
 Pages not in the page cache are read first, in large sequential reads: populating through a
 mapping LMDB opened for random access reads them 4 KB at a time (137 s for that 8.3 GB file from
-disk, against 16.7 s sequentially, which also leaves it in large folios). Linux 5.14+; elsewhere
-nothing is done and reads fault as before.
+disk, against 16.7 s sequentially, which also leaves it in large folios). A file whose missing
+part would take more than half the memory the kernel says is available is left alone, with a
+warning: reading it in would evict what other processes use, and its own pages in turn. Linux
+5.14+; elsewhere nothing is done and reads fault as before.
 """
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import logging
 import mmap
 import os
 import sys
@@ -28,6 +31,8 @@ import numpy as np
 MADV_POPULATE_READ = 22  # linux/mman.h
 _READ_CHUNK = 8 << 20
 
+log = logging.getLogger(__name__)
+
 
 def populate_mapping(file: Path) -> int:
     """Pre-fault this process's mappings of ``file`` up to its size: the bytes mapped, 0 when the
@@ -38,15 +43,34 @@ def populate_mapping(file: Path) -> int:
     libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
     madvise = _function(libc, "madvise", ctypes.c_int)
     mincore = _function(libc, "mincore", ctypes.c_void_p)
+    mapped = [(start, min(end - start, size)) for start, end in _mappings(file.resolve()) if size > 0]
+    missing = [_missing_ranges(mincore, start, length) for start, length in mapped]
+    to_read, available = sum(end - start for ranges in missing for start, end in ranges), _available_memory()
+    if available is not None and to_read > available // 2:
+        log.warning(
+            "not mapping %s ahead of reads: %d MB of it is not in memory and %d MB is available; reads will fault"
+            " its pages in as they need them (set online_store.prefault: false to skip this check)",
+            file, to_read >> 20, available >> 20,
+        )  # fmt: skip
+        return 0
     done = 0
-    for start, end in _mappings(file.resolve()):
-        length = min(end - start, size)
-        if length <= 0:
-            continue
-        _read_missing(file, _missing_ranges(mincore, start, length))
+    for (start, length), ranges in zip(mapped, missing, strict=True):
+        _read_missing(file, ranges)
         if madvise(start, length, MADV_POPULATE_READ) == 0:
             done += length
     return done
+
+
+def _available_memory() -> int | None:
+    """The kernel's estimate of the memory new work can take without swapping (MemAvailable)."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
 
 
 def _missing_ranges(mincore: Callable[[int, int, int], int], start: int, length: int) -> list[tuple[int, int]]:

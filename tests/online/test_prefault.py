@@ -63,17 +63,25 @@ def _page_cache_bytes(file: Path) -> int | None:
     return int(out.stdout.split()[0])
 
 
-def test_pages_out_of_the_page_cache_are_read_first_then_mapped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    file = tmp_path / "cold"
+def _partly_cached(file: Path) -> tuple[bytes, int]:
+    """``file`` written with 3 MB of random bytes, then 1 MB of it alone left in the page cache:
+    the content, and what fincore says is cached (skips where it cannot tell)."""
     content = np.random.default_rng(7).integers(0, 256, 3 << 20, dtype=np.uint8).tobytes()
     file.write_bytes(content)
     with open(file, "rb") as f:
         os.fsync(f.fileno())
         os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)  # clean pages leave the cache
-        os.pread(f.fileno(), 1 << 20, 1 << 20)  # ...and some come back: the file is partly cached
-        cached = _page_cache_bytes(file)
-        if cached is None or cached == len(content):
-            pytest.skip("cannot tell what is cached (no fincore), or pages do not leave the cache (tmpfs)")
+        os.pread(f.fileno(), 1 << 20, 1 << 20)  # ...and some come back
+    cached = _page_cache_bytes(file)
+    if cached is None or cached == len(content):
+        pytest.skip("cannot tell what is cached (no fincore), or pages do not leave the cache (tmpfs)")
+    return content, cached
+
+
+def test_pages_out_of_the_page_cache_are_read_first_then_mapped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    file = tmp_path / "cold"
+    content, cached = _partly_cached(file)
+    with open(file, "rb") as f:
         read: list[tuple[int, int]] = []
         read_missing = prefault._read_missing
         monkeypatch.setattr(prefault, "_read_missing", lambda file, ranges: (read.extend(ranges), read_missing(file, ranges)))
@@ -84,6 +92,41 @@ def test_pages_out_of_the_page_cache_are_read_first_then_mapped(tmp_path: Path, 
             assert _page_cache_bytes(file) == len(content)
             assert _resident_bytes(file) == len(content)
             assert mapped[:] == content
+
+
+def test_a_file_that_would_not_fit_in_available_memory_is_left_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    file = tmp_path / "cold"
+    content, cached = _partly_cached(file)
+    missing = len(content) - cached
+    monkeypatch.setattr(prefault, "_available_memory", lambda: 2 * missing - 4096)  # half of it is one page short
+    with open(file, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ):
+        assert populate_mapping(file) == 0
+        assert _page_cache_bytes(file) == cached  # nothing read in
+        assert _resident_bytes(file) < len(content) / 2
+        assert f"{missing >> 20} MB of it is not in memory and {(2 * missing - 4096) >> 20} MB is available" in caplog.text
+        monkeypatch.setattr(prefault, "_available_memory", lambda: 2 * missing)
+        if populate_mapping(file) == 0:
+            pytest.skip("this kernel has no MADV_POPULATE_READ (Linux < 5.14)")
+        assert _resident_bytes(file) == len(content)
+
+
+def test_a_cached_file_is_mapped_however_little_memory_is_available(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    file = tmp_path / "warm"
+    file.write_bytes(b"\1" * (1 << 20))
+    file.read_bytes()  # in the page cache: mapping it takes no memory beyond page tables
+    monkeypatch.setattr(prefault, "_available_memory", lambda: 0)
+    with open(file, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ):
+        if populate_mapping(file) == 0:
+            pytest.skip("this kernel has no MADV_POPULATE_READ (Linux < 5.14)")
+        assert _resident_bytes(file) == 1 << 20
+
+
+def test_available_memory_is_the_kernels_estimate() -> None:
+    with open("/proc/meminfo") as meminfo:
+        fields = dict(line.split(":", 1) for line in meminfo)
+    assert prefault._available_memory() == int(fields["MemAvailable"].split()[0]) * 1024
 
 
 def test_first_read_maps_the_whole_store(tmp_path: Path) -> None:
