@@ -18,7 +18,8 @@ What it does, in one run, on one data set and one redis-server:
    before 294418d; skewless no longer reads them). Feast reads precomputed rows for those views.
 3. In-process: times ``store.online.get(service, columns, request_context, full_feature_names=True)``
    per slate (1 user + 50 articles, users Zipf-like over all users, articles over all articles),
-   single thread, after a warm-up: p50/p90/p99/p99.9 and slates/s, embedded and Redis.
+   single thread, after a warm-up: p50/p90/p99/p99.9 and slates/s, embedded and Redis. The
+   embedded store's file is first dropped from the page cache and read in, as a starting host does.
 4. HTTP: ``skewless serve`` (1 worker, Redis) in a subprocess, loaded by ``http_load.py`` in another
    process (keep-alive connections): saturation throughput with 8 closed-loop connections, then
    latency with open-loop pacing at half of it (and at 1,000/s for msgpack when the server can take

@@ -36,7 +36,8 @@ log = logging.getLogger(__name__)
 
 def populate_mapping(file: Path) -> int:
     """Pre-fault this process's mappings of ``file`` up to its size: the bytes mapped, 0 when the
-    file is not mapped or the platform cannot (not Linux, kernel older than 5.14)."""
+    file is not mapped, its missing part would not fit in half the available memory, or the
+    platform cannot (not Linux, kernel older than 5.14)."""
     if not sys.platform.startswith("linux"):
         return 0
     size = os.path.getsize(file)
@@ -49,7 +50,7 @@ def populate_mapping(file: Path) -> int:
     if available is not None and to_read > available // 2:
         log.warning(
             "not mapping %s ahead of reads: %d MB of it is not in memory and %d MB is available; reads will fault"
-            " its pages in as they need them (set online_store.prefault: false to skip this check)",
+            " its pages in as they need them (online_store: {prefault: false} skips both the prefault and this warning)",
             file, to_read >> 20, available >> 20,
         )  # fmt: skip
         return 0
