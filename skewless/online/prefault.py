@@ -62,10 +62,10 @@ def populate_mapping(file: Path) -> int:
     return done
 
 
-def _available_memory() -> int | None:
+def _available_memory(meminfo_file: str = "/proc/meminfo") -> int | None:
     """The kernel's estimate of the memory new work can take without swapping (MemAvailable)."""
     try:
-        with open("/proc/meminfo") as meminfo:
+        with open(meminfo_file) as meminfo:
             for line in meminfo:
                 if line.startswith("MemAvailable:"):
                     return int(line.split()[1]) * 1024
