@@ -74,8 +74,8 @@ class EmbeddedOnlineStoreConfig(_Config):
 
     ``prefault``: a process's first read maps the whole file into its page tables, so no later read
     takes a page fault (0.15-1.8 s for an 8.3 GB file in the page cache; what is not in it is read
-    first, sequentially, unless that would take more than half the available memory: then the file is
-    left alone, with a warning). Turn it off for a process that reads a few keys of a large store once.
+    first, sequentially, unless it is more than the available memory: then the file is left alone,
+    with a warning). Turn it off for a process that reads a few keys of a large store once.
     """
 
     type: Literal["embedded"] = "embedded"

@@ -10,8 +10,8 @@ cache in 4 KB pages, 0.15 s when the kernel holds the file in 2 MB folios and ma
 Pages not in the page cache are read first, in large sequential reads: populating through a
 mapping LMDB opened for random access reads them 4 KB at a time (137 s for that 8.3 GB file from
 disk, against 16.7 s sequentially, which also leaves it in large folios). A file whose missing
-part would take more than half the memory the kernel says is available is left alone, with a
-warning: reading it in would evict what other processes use, and its own pages in turn. Linux
+part is more than the memory the kernel says is available (MemAvailable) is left alone, with a
+warning: it cannot all stay in memory, so reading it in would evict its own pages in turn. Linux
 5.14+; elsewhere nothing is done and reads fault as before.
 """
 
@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 
 def populate_mapping(file: Path) -> int:
     """Pre-fault this process's mappings of ``file`` up to its size: the bytes mapped, 0 when the
-    file is not mapped, its missing part would not fit in half the available memory, or the
+    file is not mapped, its missing part is more than the available memory, or the
     platform cannot (not Linux, kernel older than 5.14)."""
     if not sys.platform.startswith("linux"):
         return 0
@@ -47,7 +47,7 @@ def populate_mapping(file: Path) -> int:
     mapped = [(start, min(end - start, size)) for start, end in _mappings(file.resolve()) if size > 0]
     missing = [_missing_ranges(mincore, start, length) for start, length in mapped]
     to_read, available = sum(end - start for ranges in missing for start, end in ranges), _available_memory()
-    if available is not None and to_read > available // 2:
+    if available is not None and to_read > available:
         log.warning(
             "not mapping %s ahead of reads: %d MB of it is not in memory and %d MB is available; reads will fault"
             " its pages in as they need them (online_store: {prefault: false} skips both the prefault and this warning)",
