@@ -588,6 +588,8 @@ def time_inprocess(repo: Path, backend: str, service: str, warm: list[dict[str, 
     # out of the collector's reach. Otherwise a full collection walks this process's generated data
     # (millions of objects) and shows up as ~110 ms slates at p99.9 that a serving process never has.
     huge_pages = mapped_through_2mb_pages(repo / "data" / "online" / "data.mdb") if backend == "embedded" else None
+    snapshot_cache = getattr(online.store, "snapshot_cache", None)  # the embedded store's: kept values of the last commit
+    kept_before = (snapshot_cache.hits, snapshot_cache.misses) if snapshot_cache is not None else None
     gc.collect()
     gc.freeze()
     faults_before = resource.getrusage(resource.RUSAGE_SELF)
@@ -599,6 +601,10 @@ def time_inprocess(repo: Path, backend: str, service: str, warm: list[dict[str, 
     wall = time.perf_counter() - started
     faults_after = resource.getrusage(resource.RUSAGE_SELF)
     gc.unfreeze()
+    snapshot_hit_rate = None
+    if snapshot_cache is not None and kept_before is not None:
+        hits, misses = snapshot_cache.hits - kept_before[0], snapshot_cache.misses - kept_before[1]
+        snapshot_hit_rate = hits / (hits + misses) if hits + misses else None
     response = online.get(service, *columns_of(slates[0]), full_feature_names=True)
     store.close()
     return {
@@ -611,6 +617,7 @@ def time_inprocess(repo: Path, backend: str, service: str, warm: list[dict[str, 
             "major": (faults_after.ru_majflt - faults_before.ru_majflt) / len(inputs),
         },
         "store_mapped_through_2mb_pages": huge_pages,
+        "snapshot_cache_hit_rate": snapshot_hit_rate,
         "outputs": len(response.feature_names),
         "statuses_first_slate": statuses,
     }
@@ -1263,6 +1270,7 @@ def main() -> int:
                     f"  p50 {r['p50_ms']:.3f} ms, p99 {r['p99_ms']:.3f} ms, p99.9 {r['p99.9_ms']:.3f} ms, {r['slates_per_second']:,.0f} slates/s; "
                     f"page faults a slate: {r['page_faults_per_slate']['minor']:.2f} minor, {r['page_faults_per_slate']['major']:.2f} major"
                     + ("" if (huge := r["store_mapped_through_2mb_pages"]) is None else f"; store mapped in 2 MB pages: {huge:.0%}")
+                    + ("" if (kept := r["snapshot_cache_hit_rate"]) is None else f"; keys from the snapshot cache: {kept:.0%}")
                 )
 
         if args.profile:

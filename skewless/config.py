@@ -76,11 +76,17 @@ class EmbeddedOnlineStoreConfig(_Config):
     takes a page fault (0.15-1.8 s for an 8.3 GB file in the page cache; what is not in it is read
     first, sequentially, unless it is more than the available memory: then the file is left alone,
     with a warning). Turn it off for a process that reads a few keys of a large store once.
+
+    ``read_cache_entries``: values a process keeps from one read to the next while no write has
+    committed. Any commit, by any process, empties it, so it never gives a value the file no
+    longer holds. A slate's hot articles are then dict lookups instead of B-tree walks. Rows are
+    ~1.5 KB, so the default holds up to ~100 MB. 0 turns it off.
     """
 
     type: Literal["embedded"] = "embedded"
     path: str = "data/online"
     prefault: bool = True
+    read_cache_entries: int = Field(default=65_536, ge=0)
 
 
 class RedisOnlineStoreConfig(_Config):

@@ -22,7 +22,7 @@ def open_online_store(config: OnlineConfig, *, repo_path: Path, timeout_ms: int)
     if isinstance(config, EmbeddedOnlineStoreConfig):
         from skewless.online.embedded import EmbeddedOnlineStore
 
-        return EmbeddedOnlineStore(repo_path / config.path, prefault=config.prefault)
+        return EmbeddedOnlineStore(repo_path / config.path, prefault=config.prefault, read_cache_entries=config.read_cache_entries)
     from skewless.online.redis_store import RedisClusterOnlineStore, RedisOnlineStore
 
     if isinstance(config, RedisOnlineStoreConfig):

@@ -9,6 +9,10 @@ Decoding the maps of a slate's 51 entities was most of an embedded read, so the 
 reads took from them are kept with the bytes they came from, and reused while the stored bytes
 are the same.
 
+Values read from the main tree are kept for the next reads while no write has committed
+(:mod:`skewless.online.snapshot_cache`): a slate's article rows are then dict lookups, not walks of
+a B-tree whose pages have left the CPU's caches, and what they give is exactly what the file holds.
+
 With ``prefault``, the first read maps the whole file into the process's page tables
 (:mod:`skewless.online.prefault`), so later reads take no page faults. Processes that only write
 (materialization, stream workers) never pay it.
@@ -17,7 +21,6 @@ With ``prefault``, the first read maps the whole file into the process's page ta
 from __future__ import annotations
 
 import contextlib
-import struct
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -29,14 +32,17 @@ import msgpack
 from skewless.online.embedded_trees import TREES, open_trees
 from skewless.online.prefault import populate_mapping
 from skewless.online.protocol import FieldRead, FieldSet, Values
+from skewless.online.snapshot_cache import EXPIRY, SnapshotCache, live_values
 
-EXPIRY = struct.Struct(">q")  # µs since the epoch; 0 = never
 DEFAULT_MAP_SIZE = 64 << 30  # address space, not disk: the file grows with the data
 DECODED_STATES = 4_096  # entity states whose read values are kept: the hot articles of a feed
+SNAPSHOT_ENTRIES = 65_536  # main-tree values kept between reads: ~100 MB of 1.5 KB rows
 
 
 class EmbeddedOnlineStore:
-    def __init__(self, path: str | Path, *, map_size: int = DEFAULT_MAP_SIZE, prefault: bool = True) -> None:
+    def __init__(
+        self, path: str | Path, *, map_size: int = DEFAULT_MAP_SIZE, prefault: bool = True, read_cache_entries: int = SNAPSHOT_ENTRIES
+    ) -> None:
         self.path = Path(path)
         self.path.mkdir(parents=True, exist_ok=True)
         # One environment per process and path; lock=True lets processes share it safely.
@@ -45,6 +51,7 @@ class EmbeddedOnlineStore:
         # hash key -> (stored bytes, fields, values); ordered, so the oldest goes first in O(1)
         self._decoded: OrderedDict[bytes, tuple[bytes, FieldSet, Values]] = OrderedDict()
         self._unmapped = prefault
+        self.snapshot_cache = SnapshotCache(read_cache_entries) if read_cache_entries else None
 
     def _map_pages(self) -> None:
         self._unmapped = False
@@ -54,7 +61,7 @@ class EmbeddedOnlineStore:
         if self._unmapped:
             self._map_pages()
         with self.env.begin(buffers=False) as txn:
-            return _live_values(txn, keys, time.time_ns() // 1000)
+            return self._values(txn, keys, time.time_ns() // 1000)
 
     def read(self, keys: Sequence[bytes], field_reads: Sequence[FieldRead]) -> tuple[Values, list[Values]]:
         if self._unmapped:
@@ -62,7 +69,7 @@ class EmbeddedOnlineStore:
         now = time.time_ns() // 1000
         fields: list[Values] = []
         with self.env.begin(buffers=False) as txn:
-            values = _live_values(txn, keys, now)
+            values = self._values(txn, keys, now)
             tree = self.trees.hashes
             for hashes, wanted in field_reads:
                 flat: Values = []
@@ -70,6 +77,10 @@ class EmbeddedOnlineStore:
                     flat += self._fields(txn.get(key, None, tree), key, wanted, now)
                 fields.append(flat)
         return values, fields
+
+    def _values(self, txn: lmdb.Transaction, keys: Sequence[bytes], now_us: int) -> Values:
+        cache = self.snapshot_cache
+        return live_values(txn, keys, now_us) if cache is None else cache.values(txn, keys, now_us)
 
     def _fields(self, raw: bytes | None, key: bytes, wanted: FieldSet, now_us: int) -> Values:
         """The ``wanted`` fields of the state stored as ``raw``: decoding whole states was most of an
@@ -104,9 +115,3 @@ class EmbeddedOnlineStore:
 
     def close(self) -> None:
         self.env.close()
-
-
-def _live_values(txn: lmdb.Transaction, keys: Sequence[bytes], now_us: int) -> Values:
-    unpack = EXPIRY.unpack_from
-    # The gets in C (map), then one comprehension: a slate reads ~100 keys, and a loop's appends showed.
-    return [None if raw is None or 0 < unpack(raw)[0] <= now_us else raw[8:] for raw in map(txn.get, keys)]  # type: ignore[misc]
