@@ -32,7 +32,8 @@ import msgpack
 from skewless.online.embedded_trees import TREES, open_trees
 from skewless.online.prefault import populate_mapping
 from skewless.online.protocol import FieldRead, FieldSet, Values
-from skewless.online.snapshot_cache import EXPIRY, SnapshotCache, live_values
+from skewless.online.snapshot_cache import EXPIRY as EXPIRY  # a value's header, for the store's other writers
+from skewless.online.snapshot_cache import SnapshotCache, live_values
 
 DEFAULT_MAP_SIZE = 64 << 30  # address space, not disk: the file grows with the data
 DECODED_STATES = 4_096  # entity states whose read values are kept: the hot articles of a feed

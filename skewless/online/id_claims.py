@@ -31,8 +31,7 @@ def claim(writer: Any, keys: Sequence[bytes], seqs: Sequence[int], expires_at_us
     whose connections suit bulk writes."""
     if not keys:
         return []
-    from skewless.online.embedded import EmbeddedOnlineStore
-    from skewless.online.snapshot_cache import EXPIRY
+    from skewless.online.embedded import EXPIRY, EmbeddedOnlineStore
 
     store = writer.store
     if isinstance(store, EmbeddedOnlineStore):

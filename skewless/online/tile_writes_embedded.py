@@ -18,8 +18,7 @@ import msgpack
 
 from skewless.aggregation import summaries
 from skewless.aggregation.tiles import merger
-from skewless.online.embedded import EmbeddedOnlineStore
-from skewless.online.snapshot_cache import EXPIRY
+from skewless.online.embedded import EXPIRY, EmbeddedOnlineStore
 from skewless.online.tile_keys import guard_key, state_key, summary_key
 from skewless.online.tile_writes import EntityUpdate
 

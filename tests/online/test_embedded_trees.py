@@ -9,10 +9,9 @@ import msgpack
 import pytest
 
 from skewless.online import embedded_trees
-from skewless.online.embedded import EmbeddedOnlineStore
+from skewless.online.embedded import EXPIRY, EmbeddedOnlineStore
 from skewless.online.embedded_trees import tree_of
 from skewless.online.protocol import FieldSet
-from skewless.online.snapshot_cache import EXPIRY
 
 LIVE = EXPIRY.pack(0)
 

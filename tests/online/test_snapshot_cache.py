@@ -14,9 +14,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from skewless.config import EmbeddedOnlineStoreConfig
-from skewless.errors import SkewlessError
+from skewless.online.client import open_online_store
 from skewless.online.embedded import EmbeddedOnlineStore
 from skewless.online.snapshot_cache import EXPIRY, SnapshotCache
 
@@ -138,13 +139,16 @@ def test_capacity_is_kept_and_absent_keys_are_remembered(tmp_path: Path) -> None
 
 
 def test_the_setting_reaches_the_store_and_zero_turns_it_off(tmp_path: Path) -> None:
-    assert EmbeddedOnlineStoreConfig().read_cache_entries == 65_536
-    off = EmbeddedOnlineStore(tmp_path, prefault=False, read_cache_entries=0)
-    assert off.snapshot_cache is None
+    small = open_online_store(EmbeddedOnlineStoreConfig(read_cache_entries=7, prefault=False), repo_path=tmp_path / "a", timeout_ms=50)
+    assert isinstance(small, EmbeddedOnlineStore) and small.snapshot_cache is not None
+    assert small.snapshot_cache.capacity == 7
+    small.close()
+    off = open_online_store(EmbeddedOnlineStoreConfig(read_cache_entries=0, prefault=False), repo_path=tmp_path / "b", timeout_ms=50)
+    assert isinstance(off, EmbeddedOnlineStore) and off.snapshot_cache is None
     off.put_many([(b"k", b"v")])
     assert off.get_many([b"k", b"x"]) == [b"v", None]
     off.close()
-    with pytest.raises((ValueError, SkewlessError)):
+    with pytest.raises(ValidationError, match="read_cache_entries"):
         EmbeddedOnlineStoreConfig(read_cache_entries=-1)
     with pytest.raises(ValueError, match="at least one entry"):
         SnapshotCache(0)
